@@ -1,0 +1,22 @@
+# `make repro` and `make test` each create the environment first (.venv, pinned by
+# pyproject.toml) when it is missing or older than pyproject.toml.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: repro test lab
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+repro: $(VENV)/.installed
+	$(BIN)/dvc repro
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lab: $(VENV)/.installed
+	$(BIN)/jupyter lab notebooks/

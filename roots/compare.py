@@ -1,0 +1,132 @@
+"""Our counts beside the paper's: the tables the architectures notebook shows."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import pandas as pd
+
+from roots import counting, models, paper, schedules
+
+# Which schedule slot a counted layer belongs to, by its module name; None for layers no
+# table groups (projections, auxiliary heads, classifiers).
+_SLOT_PATTERNS = {
+    "nin": [(r"^(conv\d[abc])\.", r"\1")],
+    "resnet": [
+        (r"^conv1\.", "conv1"),
+        (r"\.res(\d)_\d+\.(reduce|expand)\.", r"res\1_1x1"),
+        (r"\.res(\d)_\d+\.spatial\.", r"res\1_3x3"),
+    ],
+    "googlenet": [
+        (r"^stem\.(conv1|conv2_1x1|conv2_3x3)\.", r"\1"),
+        (r"inception(\d)\w\.branch(3x3|5x5)\.1\.", r"inc\1_\2"),
+        (r"inception(\d)\w\.(branch1x1|branch3x3\.0|branch5x5\.0|branch_pool\.1)\.", r"inc\1_1x1"),
+    ],
+}
+
+
+def slot_of(family: str, layer_name: str) -> str | None:
+    for pattern, slot in _SLOT_PATTERNS[family.rstrip("0123456789")]:
+        match = re.search(pattern, layer_name)
+        if match:
+            return match.expand(slot)
+    return None
+
+
+@cache
+def variant_layers(family: str, variant: str) -> tuple[counting.LayerCount, ...]:
+    """Counted layers of a named variant, built once per session (ResNet-200 takes seconds)."""
+    chosen = models.family(family)
+    return tuple(counting.count_layers(models.build(family, variant), chosen.input_size, chosen.count_kwargs))
+
+
+def built_schedules(family: str) -> pd.DataFrame:
+    """The group counts the built models really have, one row per named variant.
+
+    Each cell is the group count of every layer of that slot (they must agree), so the table
+    checks the builders against the paper's schedule tables rather than echoing them.
+    """
+    chosen = models.family(family)
+    rows = []
+    for variant in chosen.variants():
+        seen: dict[str, set[int]] = {}
+        for layer in variant_layers(family, variant):
+            slot = slot_of(family, layer.name)
+            if slot is not None:
+                seen.setdefault(slot, set()).add(layer.groups)
+        row = {"variant": variant}
+        for slot in chosen.slots():
+            counts = seen.get(slot, set())
+            row[slot] = counts.pop() if len(counts) == 1 else "/".join(map(str, sorted(counts))) or "-"
+        row["matches paper"] = all(row[slot] == groups for slot, groups in schedules.named(family, variant).items())
+        row["source"] = schedules.source(family, variant)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def counts_vs_paper(family: str, tolerance: float = 0.01) -> pd.DataFrame:
+    """FLOPs and params of every variant the paper reports, ours beside theirs.
+
+    ``*_rel_err`` is (ours - paper) / paper and ``*_ok`` says whether it is within
+    ``tolerance``. The paper prints three significant figures, so its rounding alone can
+    account for up to about 0.5%.
+    """
+    chosen = models.family(family)
+    reported = paper.reported()
+    reported = reported[reported["model"] == family]
+    rows = []
+    for _, row in reported.iterrows():
+        layers = list(variant_layers(family, row["variant"]))
+        flops, params = counting.total_flops(layers), counting.total_params(layers, chosen.params_convention)
+        rows.append(
+            {
+                "table": int(row["table"]),
+                "variant": row["variant"],
+                "flops": flops,
+                "paper_flops": row["paper_flops"],
+                "flops_rel_err": flops / row["paper_flops"] - 1,
+                "params": params,
+                "paper_params": row["paper_params"],
+                "params_rel_err": params / row["paper_params"] - 1,
+                "params_convention": chosen.params_convention,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame.insert(frame.columns.get_loc("flops_rel_err") + 1, "flops_ok", frame["flops_rel_err"].abs() <= tolerance)
+    frame.insert(frame.columns.get_loc("params_rel_err") + 1, "params_ok", frame["params_rel_err"].abs() <= tolerance)
+    return frame
+
+
+def convention_fit(family: str) -> pd.Series:
+    """Worst relative error of the paper's params column under each counting convention.
+
+    This is how each table's convention was found: the one whose worst row fits best.
+    """
+    reported = paper.reported()
+    reported = reported[reported["model"] == family]
+    errors = {
+        convention: max(
+            abs(counting.total_params(list(variant_layers(family, variant)), convention) / paper_params - 1)
+            for variant, paper_params in zip(reported["variant"], reported["paper_params"])
+        )
+        for convention in counting.PARAM_CONVENTIONS
+    }
+    return pd.Series(errors, name=family)
+
+
+def in_paper_units(frame: pd.DataFrame, flops_exp: int, params_exp: int) -> pd.DataFrame:
+    """``counts_vs_paper`` in the units the paper prints (e.g. FLOPs x10^8), for display."""
+    return pd.DataFrame(
+        {
+            "variant": frame["variant"],
+            f"FLOPs x10^{flops_exp}": frame["flops"] / 10**flops_exp,
+            "FLOPs (paper)": frame["paper_flops"] / 10**flops_exp,
+            "FLOPs rel. err": frame["flops_rel_err"],
+            "FLOPs ok": frame["flops_ok"],
+            f"params x10^{params_exp}": frame["params"] / 10**params_exp,
+            "params (paper)": frame["paper_params"] / 10**params_exp,
+            "params rel. err": frame["params_rel_err"],
+            "params ok": frame["params_ok"],
+        }
+    )

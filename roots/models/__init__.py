@@ -1,0 +1,69 @@
+"""The four architecture families of the paper, each built from a group schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from roots import schedules
+from roots.errors import UnknownNameError
+from roots.models.googlenet import build_googlenet
+from roots.models.nin import build_nin
+from roots.models.resnet import build_resnet50, build_resnet200
+
+
+@dataclass(frozen=True)
+class Family:
+    """How to build a family, what input it takes, and how its paper table counts params.
+
+    ``params_convention`` names what the paper's parameter column of that table counts
+    (see ``roots.counting.PARAM_CONVENTIONS``); ``count_kwargs`` are passed to ``forward``
+    when counting, e.g. to include GoogLeNet's training-time auxiliary heads.
+    """
+
+    name: str
+    title: str
+    build: Callable[..., nn.Module]
+    input_size: tuple[int, int, int]
+    paper_table: int
+    params_convention: str
+    count_kwargs: Mapping[str, object] = field(default_factory=dict)
+
+    def variants(self) -> list[str]:
+        return schedules.variants(self.name)
+
+    def slots(self) -> tuple[str, ...]:
+        return schedules.slots(self.name)
+
+
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family("nin", "Network-in-Network (CIFAR-10)", build_nin, (3, 32, 32), 8, "weights+biases"),
+        Family("resnet50", "ResNet-50 (ILSVRC)", build_resnet50, (3, 224, 224), 4, "weights"),
+        Family("resnet200", "ResNet-200 (ILSVRC)", build_resnet200, (3, 224, 224), 5, "conv weights"),
+        Family(
+            "googlenet", "GoogLeNet (ILSVRC)", build_googlenet, (3, 224, 224), 6, "weights+biases", {"with_aux": True}
+        ),
+    )
+}
+
+
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise UnknownNameError(f"unknown model {name!r}; choose one of: {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def resolve(model: str, variant: str = "orig", groups: str | None = None) -> tuple[Family, schedules.Schedule]:
+    """The family and schedule of a named variant, or of a user's ``groups="slot=g,..."``."""
+    chosen = family(model)
+    schedule = schedules.parse(chosen.name, groups) if groups is not None else schedules.named(chosen.name, variant)
+    return chosen, schedule
+
+
+def build(model: str, variant: str = "orig", groups: str | None = None, **kwargs) -> nn.Module:
+    chosen, schedule = resolve(model, variant, groups)
+    return chosen.build(schedule, **kwargs)

@@ -1,0 +1,35 @@
+"""The numbers the paper reports (Tables 2, 4, 5, 6 and 8), read from ``paper_tables/reported.csv``.
+
+Values are stored as printed, with the power of ten of each column's heading
+(``flops_exp``, ``params_exp``: "FLOPS x10^8" is 8). Table 2 repeats the Orig and root rows
+of Table 8, so only Table 8 is stored for NiN; ``table_rows(2)`` selects those rows.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+from roots.errors import UnknownNameError
+
+NIN_TABLE2_VARIANTS = ("orig", "root-2", "root-4", "root-8", "root-16")
+
+
+def reported() -> pd.DataFrame:
+    """Every reported row, with absolute ``paper_flops`` and ``paper_params`` added."""
+    with (resources.files("roots") / "paper_tables" / "reported.csv").open() as handle:
+        frame = pd.read_csv(handle)
+    frame["paper_flops"] = frame["flops"] * 10.0 ** frame["flops_exp"]
+    frame["paper_params"] = frame["params"] * 10.0 ** frame["params_exp"]
+    return frame
+
+
+def table_rows(table: int) -> pd.DataFrame:
+    """The rows of one of the paper's result tables (2, 4, 5, 6 or 8)."""
+    frame = reported()
+    if table == 2:
+        return frame[(frame["model"] == "nin") & frame["variant"].isin(NIN_TABLE2_VARIANTS)].reset_index(drop=True)
+    if table not in set(frame["table"]):
+        raise UnknownNameError(f"the paper has no result table {table}; choose one of: 2, 4, 5, 6, 8")
+    return frame[frame["table"] == table].reset_index(drop=True)
