@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: repro test lab
 

@@ -1,0 +1,82 @@
+"""FLOPs and params against the paper's tables, and against an independent counter."""
+
+import pytest
+import torch
+from ptflops import get_model_complexity_info
+
+from roots import compare, counting, models, paper
+
+TOLERANCE = 0.01
+REPORTED = paper.reported()
+MATCHED = [(row.model, row.variant) for row in REPORTED.itertuples()]
+
+
+@pytest.fixture(scope="module")
+def counts():
+    return {name: compare.counts_vs_paper(name, TOLERANCE).set_index("variant") for name in models.FAMILIES}
+
+
+@pytest.mark.parametrize(("name", "variant"), MATCHED, ids=[f"{n}-{v}" for n, v in MATCHED])
+def test_params_within_one_percent_of_the_paper(counts, name, variant):
+    assert abs(counts[name].loc[variant, "params_rel_err"]) <= TOLERANCE
+
+
+FLOPS_MATCHED = [(name, variant) for name, variant in MATCHED if name != "resnet200"]
+
+
+@pytest.mark.parametrize(("name", "variant"), FLOPS_MATCHED, ids=[f"{n}-{v}" for n, v in FLOPS_MATCHED])
+def test_flops_within_one_percent_of_the_paper(counts, name, variant):
+    assert abs(counts[name].loc[variant, "flops_rel_err"]) <= TOLERANCE
+
+
+def test_row_counts_are_the_papers():
+    assert REPORTED.groupby("model").size().to_dict() == {"nin": 13, "resnet50": 7, "googlenet": 5, "resnet200": 3}
+    assert list(paper.table_rows(2)["variant"]) == ["orig", "root-2", "root-4", "root-8", "root-16"]
+
+
+def test_resnet200_flops_are_those_of_a_224px_resnet200_not_the_papers(counts):
+    ours = counts["resnet200"]["flops"]
+    assert 1.4e10 < ours["orig"] < 1.6e10  # the paper prints 5.65 x10^12
+    assert ours["root-32"] / ours["orig"] == pytest.approx(0.544, abs=0.005)  # the paper's ratio is 0.749
+
+
+@pytest.mark.parametrize("name", list(models.FAMILIES))
+def test_each_table_uses_the_best_fitting_params_convention(name):
+    fit = compare.convention_fit(name)
+    assert fit.idxmin() == models.FAMILIES[name].params_convention
+    assert fit.min() <= 0.0025
+
+
+def test_nin_root8_counts_by_hand():
+    # conv2a: 16*16*5*5*(96/8)*192, conv3a: 8*8*3*3*(192/4)*192, the rest ungrouped
+    result = counting.profile("nin", "root-8")
+    hand = 1024 * (5 * 5 * 3 * 192 + 192 * 160 + 160 * 96)
+    hand += 256 * (5 * 5 * 12 * 192 + 2 * 192 * 192) + 64 * (3 * 3 * 48 * 192 + 192 * 192 + 192 * 10)
+    assert result["flops"] == hand
+    assert result["input_size"] == [3, 32, 32]
+
+
+# Schedules that are not in the paper, so that agreement cannot come from fitting to it.
+UNSEEN = [
+    ("nin", "conv1b=2,conv2a=2,conv3a=8"),
+    ("resnet50", "res2_3x3=2,res4_3x3=32,res5_1x1=4"),
+    ("resnet200", "res3_3x3=2,res5_3x3=16"),
+    ("googlenet", "conv2_3x3=4,inc4_3x3=8,inc5_5x5=16"),
+]
+
+
+@pytest.mark.parametrize(("name", "groups"), UNSEEN, ids=[name for name, _ in UNSEEN])
+def test_flops_agree_with_ptflops_on_schedules_not_in_the_paper(name, groups):
+    family, schedule = models.resolve(name, groups=groups)
+    model = family.build(schedule)
+    layers = counting.count_layers(model, family.input_size, family.count_kwargs)
+    constructor = None
+    if family.count_kwargs:  # GoogLeNet: count the auxiliary heads too
+        constructor = lambda size: {"x": torch.zeros(1, *size), **family.count_kwargs}  # noqa: E731
+    macs, params = get_model_complexity_info(
+        model, family.input_size, as_strings=False, backend="aten", print_per_layer_stat=False,
+        input_constructor=constructor,
+    )  # fmt: skip
+    fc_bias_adds = sum(layer.out_channels for layer in layers if layer.kind == "fc")  # ptflops counts them
+    assert macs == counting.total_flops(layers) + fc_bias_adds
+    assert params == sum(p.numel() for p in model.parameters())

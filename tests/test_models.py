@@ -1,0 +1,79 @@
+"""Every named variant builds and trains a step on CPU; the layouts the counts depend on."""
+
+import pytest
+import torch
+
+from roots import counting, models, schedules
+from roots.errors import UnknownNameError
+from roots.layers import GroupCountError
+
+NAMED = [(name, variant) for name, family in models.FAMILIES.items() for variant in family.variants()]
+
+
+@pytest.mark.parametrize(("name", "variant"), NAMED, ids=[f"{n}-{v}" for n, v in NAMED])
+def test_every_named_variant_runs_forward_and_backward(name, variant):
+    torch.manual_seed(0)
+    family = models.family(name)
+    model = models.build(name, variant)
+    outputs = model(torch.randn(2, *family.input_size))
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    classes = 10 if name == "nin" else 1000
+    assert all(out.shape == (2, classes) for out in outputs)
+    sum(out.square().mean() for out in outputs).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_googlenet_has_two_auxiliary_heads_in_training_only():
+    model = models.build("googlenet")
+    assert len(model(torch.randn(2, 3, 224, 224))) == 3
+    model.eval()
+    assert model(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+
+
+def _sizes(name, variant="orig"):
+    family = models.family(name)
+    return {layer.name: (layer.out_height, layer.kernel, layer.groups) for layer in
+            counting.count_layers(models.build(name, variant), family.input_size, family.count_kwargs)}  # fmt: skip
+
+
+def test_nin_uses_caffe_ceil_mode_pooling():
+    sizes = _sizes("nin", "root-8")
+    assert sizes["conv1a.0"] == (32, 5, 1)
+    assert sizes["conv2a.0"] == (16, 5, 8)
+    assert sizes["conv3a.0"] == (8, 3, 4)
+
+
+def test_resnet50_downsamples_in_the_first_1x1_and_resnet200_in_the_3x3():
+    r50, r200 = _sizes("resnet50"), _sizes("resnet200")
+    assert r50["stages.res3.res3_1.reduce.0"][0] == 28 and r50["stages.res3.res3_1.spatial.0"][0] == 28
+    assert r200["stages.res3.res3_1.reduce.0"][0] == 56 and r200["stages.res3.res3_1.spatial.0"][0] == 28
+    assert sum(name.endswith("spatial.0") for name in r200) == 3 + 24 + 36 + 3
+
+
+def test_googlenet_has_true_5x5_convolutions():
+    sizes = _sizes("googlenet", "root-8")
+    assert sizes["body.inception3a.branch5x5.1.0"] == (28, 5, 4)
+    assert sizes["body.inception4e.branch5x5.1.0"] == (15, 5, 2)
+
+
+def test_user_schedule_overrides_named_slots_only():
+    schedule = schedules.parse("nin", "conv2a=4, conv3a=2")
+    assert schedule == {**schedules.named("nin", "orig"), "conv2a": 4, "conv3a": 2}
+    assert models.build("nin", groups="conv2a=4,conv3a=2").conv2a.conv.groups == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"model": "vgg"}, "unknown model 'vgg'; choose one of: nin, resnet50"),
+     ({"model": "nin", "variant": "root-3"}, "unknown nin variant 'root-3'; choose one of: orig, root-2"),
+     ({"model": "nin", "groups": "conv9z=2"}, "slots are: conv1a"),
+     ({"model": "nin", "groups": "conv2a=two"}, "must be an integer")],
+)  # fmt: skip
+def test_unknown_names_list_the_valid_ones(kwargs, message):
+    with pytest.raises(UnknownNameError, match=message):
+        models.build(**kwargs)
+
+
+def test_group_count_that_does_not_divide_fails_before_torch_does():
+    with pytest.raises(GroupCountError, match="res3.*7 groups do not divide its 128"):
+        models.build("resnet50", groups="res3_3x3=7")
