@@ -1,4 +1,4 @@
-"""``roots`` / ``python -m roots``: list the paper's variants and count their FLOPs and params."""
+"""``roots`` / ``python -m roots``: list the paper's variants, count their FLOPs and params, prepare data."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import argparse
 import json
 import sys
 
-from roots import counting, models, schedules
+from pathlib import Path
+
+from roots import counting, data, models, schedules
 from roots.errors import RootsError
 
 
@@ -29,6 +31,13 @@ def _profile(args: argparse.Namespace) -> None:
     print(f"  trainable params of this PyTorch model: {result['trainable_params']:,}")
 
 
+def _prepare_data(args: argparse.Namespace) -> None:
+    out = data.prepare(args.archive, args.out)
+    arrays, source = data.load(out)
+    print(f"{out}: {len(arrays['train_images'])} train and {len(arrays['test_images'])} test images "
+          f"from {source.name} ({source.description})")  # fmt: skip
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="roots", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
@@ -39,6 +48,11 @@ def parser() -> argparse.ArgumentParser:
     profile.add_argument("--groups", help="your own schedule instead, e.g. conv2a=4,conv3a=2")
     profile.add_argument("--json", action="store_true", help="print one JSON object")
     profile.set_defaults(run=_profile)
+    prepare = commands.add_parser("prepare-data", help="verify a CIFAR-10 archive and decode it once")
+    prepare.add_argument("--archive", type=Path, default=Path("../shared/data/cifar10-jpeg.tar.gz"),
+                         help="cifar-10-python.tar.gz (official) or cifar10-jpeg.tar.gz (offline copy)")  # fmt: skip
+    prepare.add_argument("--out", type=Path, default=Path("data/cifar10.npz"), help="the decoded arrays (.npz)")
+    prepare.set_defaults(run=_prepare_data)
     return main
 
 
