@@ -77,3 +77,11 @@ def test_unknown_names_list_the_valid_ones(kwargs, message):
 def test_group_count_that_does_not_divide_fails_before_torch_does():
     with pytest.raises(GroupCountError, match="res3.*7 groups do not divide its 128"):
         models.build("resnet50", groups="res3_3x3=7")
+
+
+@pytest.mark.parametrize("name", list(models.FAMILIES))
+def test_builders_use_he_initialisation(name):
+    torch.manual_seed(0)
+    conv = next(m for m in models.build(name).modules() if isinstance(m, torch.nn.Conv2d) and m.weight.numel() > 10_000)
+    fan_in = conv.weight[0].numel()
+    assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.1)

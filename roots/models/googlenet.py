@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from roots.layers import ConvBN
+from roots.layers import ConvBN, he_init
 
 GOOGLENET_SLOTS = (
     "conv1", "conv2_1x1", "conv2_3x3",
@@ -114,6 +114,7 @@ class GoogLeNet(nn.Module):
         self.pool = nn.AvgPool2d(7, stride=1)
         self.dropout = nn.Dropout(0.4)
         self.fc = nn.Linear(channels * FINAL_GRID * FINAL_GRID, num_classes)
+        he_init(self)
 
     def forward(self, x: torch.Tensor, with_aux: bool | None = None) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """``with_aux`` defaults to the training mode, as the side heads only serve training."""

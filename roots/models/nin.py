@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from torch import nn
 
-from roots.layers import ConvBN
+from roots.layers import ConvBN, he_init
 
 # (name, kernel size, filters); "pool1"/"pool2" mark Caffe's ceil-mode 3x3/2 pooling.
 NIN_LAYERS = (
@@ -46,4 +46,4 @@ def build_nin(groups: Mapping[str, int], num_classes: int = 10, in_channels: int
             channels = filters
     layers["global_pool"] = nn.AdaptiveAvgPool2d(1)
     layers["flatten"] = nn.Flatten()
-    return nn.Sequential(layers)
+    return he_init(nn.Sequential(layers))

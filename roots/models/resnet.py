@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from roots.layers import ConvBN
+from roots.layers import ConvBN, he_init
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 EXPANSION = 4
@@ -82,6 +82,7 @@ class ResNet(nn.Module):
         self.stages = nn.Sequential(stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.pool1(self.conv1(x)))
