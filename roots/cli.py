@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
 from pathlib import Path
 
 from roots import counting, data, models, schedules
@@ -33,9 +32,8 @@ def _profile(args: argparse.Namespace) -> None:
 
 def _prepare_data(args: argparse.Namespace) -> None:
     out = data.prepare(args.archive, args.out)
-    arrays, source = data.load(out)
-    print(f"{out}: {len(arrays['train_images'])} train and {len(arrays['test_images'])} test images "
-          f"from {source.name} ({source.description})")  # fmt: skip
+    sizes, source = data.describe(out)
+    print(f"{out}: {sizes['train']} train and {sizes['test']} test images from {source.name} ({source.description})")
 
 
 def parser() -> argparse.ArgumentParser:

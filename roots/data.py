@@ -128,12 +128,24 @@ def prepare(archive: Path, out_file: Path, source: Source | None = None) -> Path
     return out_file
 
 
-def load(prepared: Path) -> tuple[dict[str, np.ndarray], Source]:
-    """The arrays of a prepared file and the source they were decoded from."""
+def _open(prepared: Path):
     prepared = Path(prepared)
     if not prepared.is_file():
         raise DataError(f"no prepared CIFAR-10 at {prepared}: run `roots prepare-data` first ({HOW_TO_GET})")
-    with np.load(prepared) as stored:
+    return np.load(prepared)
+
+
+def load(prepared: Path) -> tuple[dict[str, np.ndarray], Source]:
+    """The arrays of a prepared file and the source they were decoded from."""
+    with _open(prepared) as stored:
         arrays = {key: stored[key] for key in stored.files if key != "source"}
         source = Source(**json.loads(str(stored["source"])))
     return arrays, source
+
+
+def describe(prepared: Path) -> tuple[dict[str, int], Source]:
+    """Image counts per split and the source, reading only the labels (not 180 MB of images)."""
+    with _open(prepared) as stored:
+        sizes = {split: len(stored[f"{split}_labels"]) for split in ("train", "test")}
+        source = Source(**json.loads(str(stored["source"])))
+    return sizes, source
