@@ -1,13 +1,15 @@
-"""``roots`` / ``python -m roots``: list the paper's variants, count their FLOPs and params, prepare data."""
+"""``roots`` / ``python -m roots``: list the paper's variants, count them, prepare data, train."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from roots import counting, data, models, schedules
+from roots import counting, data, models, schedules, train
+from roots import device as devices
 from roots.errors import RootsError
 
 
@@ -36,6 +38,38 @@ def _prepare_data(args: argparse.Namespace) -> None:
     print(f"{out}: {sizes['train']} train and {sizes['test']} test images from {source.name} ({source.description})")
 
 
+def _train(args: argparse.Namespace) -> None:
+    run = train.Run(**{field.name: getattr(args, field.name) for field in dataclasses.fields(train.Run)})
+    recipe = train.Recipe(**{field.name: getattr(args, field.name) for field in dataclasses.fields(train.Recipe)})
+    metrics = train.train(run, recipe)
+    print(f"{run.out}: test accuracy {metrics['test_accuracy']:.2%} after {metrics['epochs']} epochs, "
+          f"{metrics['images_per_second']:,.0f} img/s on {metrics['device']['name']}")  # fmt: skip
+
+
+def _add_train(commands) -> None:
+    command = commands.add_parser(
+        "train", help="train one variant (resumes an interrupted run; torchrun for several GPUs)",
+        description="Train one variant; run again with the same options to resume after an interruption. "
+        "Several GPUs: torchrun --nproc-per-node N -m roots train ...",
+    )  # fmt: skip
+    command.add_argument("--model", default="nin", help=f"one of: {', '.join(models.FAMILIES)}")
+    command.add_argument("--variant", default="orig", help="a named variant (see `roots list`)")
+    command.add_argument("--groups", help="your own schedule instead, e.g. conv2a=4,conv3a=2")
+    command.add_argument("--seed", type=int, default=0)
+    command.add_argument("--data", default="data/cifar10", help="prepared CIFAR-10 folder, or ImageFolder root")
+    command.add_argument("--out", default="runs/nin/orig-s0", help="folder for checkpoint, metrics.json, model.pt")
+    command.add_argument("--device", default="auto", help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
+    for field in dataclasses.fields(train.Recipe):
+        # both spellings: --batch-size by hand, --batch_size from dvc.yaml's ${dict} unpacking
+        names = sorted({f"--{field.name.replace('_', '-')}", f"--{field.name}"})
+        if field.type == "bool":
+            command.add_argument(*names, action=argparse.BooleanOptionalAction, default=field.default)
+        else:
+            kind = {"int": int, "float": float}.get(field.type, str)
+            command.add_argument(*names, type=kind, default=field.default, help=f"default {field.default}")
+    command.set_defaults(run=_train)
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="roots", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
@@ -47,10 +81,11 @@ def parser() -> argparse.ArgumentParser:
     profile.add_argument("--json", action="store_true", help="print one JSON object")
     profile.set_defaults(run=_profile)
     prepare = commands.add_parser("prepare-data", help="verify a CIFAR-10 archive and decode it once")
-    prepare.add_argument("--archive", type=Path, default=Path("../shared/data/cifar10-jpeg.tar.gz"),
+    prepare.add_argument("--archive", type=Path, default=Path("data/cifar10-jpeg.tar.gz"),
                          help="cifar-10-python.tar.gz (official) or cifar10-jpeg.tar.gz (offline copy)")  # fmt: skip
-    prepare.add_argument("--out", type=Path, default=Path("data/cifar10.npz"), help="the decoded arrays (.npz)")
+    prepare.add_argument("--out", type=Path, default=Path("data/cifar10"), help="folder for the decoded arrays")
     prepare.set_defaults(run=_prepare_data)
+    _add_train(commands)
     return main
 
 
@@ -61,4 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except RootsError as error:
         print(f"roots: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("roots: interrupted; the same command resumes from the last finished epoch", file=sys.stderr)
+        return 130
     return 0

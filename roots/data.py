@@ -1,4 +1,4 @@
-"""CIFAR-10 from its archive: verify the checksum, decode once into a cached array file.
+"""CIFAR-10 from its archive: verify the checksum, decode once into cached arrays.
 
 Two sources are known. The official lossless archive (``cifar-10-python.tar.gz``, what
 torchvision's ``CIFAR10`` downloads) and, for machines without internet, a JPEG copy
@@ -13,6 +13,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -112,40 +113,48 @@ def _decode_python_tar(tar: tarfile.TarFile) -> dict[str, np.ndarray]:
     return arrays
 
 
-def prepare(archive: Path, out_file: Path, source: Source | None = None) -> Path:
-    """Verify and decode ``archive`` into ``out_file`` (.npz), written whole or not at all."""
+ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def prepare(archive: Path, out_dir: Path, source: Source | None = None) -> Path:
+    """Verify and decode ``archive`` into ``out_dir``, written whole or not at all.
+
+    The result is a folder of ``.npy`` arrays and ``source.json``: unlike ``.npz`` (a zip that
+    stamps the time), the same archive always gives the same bytes, so DVC sees an unchanged
+    output when the stage re-runs on a fresh clone and does not retrain what depends on it.
+    """
     source = verify(archive, source)
     with tarfile.open(archive) as tar:
         arrays = _decode_python_tar(tar) if source.name == "cifar10-python" else _decode_jpeg_tar(tar)
     if not len(arrays["train_images"]) or not len(arrays["test_images"]):
         raise DataError(f"{archive} holds no train/ or test/ images in the CIFAR-10 layout")
-    out_file = Path(out_file)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_file.with_name(out_file.name + ".partial")
-    with open(partial, "wb") as handle:
-        np.savez(handle, source=json.dumps(asdict(source)), **arrays)
-    os.replace(partial, out_file)
-    return out_file
+    out_dir = Path(out_dir)
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name in ARRAYS:
+        np.save(partial / f"{name}.npy", arrays[name])
+    (partial / "source.json").write_text(json.dumps(asdict(source), indent=1) + "\n")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(partial, out_dir)
+    return out_dir
 
 
-def _open(prepared: Path):
+def _source(prepared: Path) -> Source:
     prepared = Path(prepared)
-    if not prepared.is_file():
-        raise DataError(f"no prepared CIFAR-10 at {prepared}: run `roots prepare-data` first ({HOW_TO_GET})")
-    return np.load(prepared)
+    if not (prepared / "source.json").is_file():
+        raise DataError(f"no prepared CIFAR-10 in {prepared}: run `roots prepare-data` first ({HOW_TO_GET})")
+    return Source(**json.loads((prepared / "source.json").read_text()))
 
 
 def load(prepared: Path) -> tuple[dict[str, np.ndarray], Source]:
-    """The arrays of a prepared file and the source they were decoded from."""
-    with _open(prepared) as stored:
-        arrays = {key: stored[key] for key in stored.files if key != "source"}
-        source = Source(**json.loads(str(stored["source"])))
-    return arrays, source
+    """The arrays of a prepared folder and the source they were decoded from."""
+    source = _source(prepared)
+    return {name: np.load(Path(prepared) / f"{name}.npy") for name in ARRAYS}, source
 
 
 def describe(prepared: Path) -> tuple[dict[str, int], Source]:
     """Image counts per split and the source, reading only the labels (not 180 MB of images)."""
-    with _open(prepared) as stored:
-        sizes = {split: len(stored[f"{split}_labels"]) for split in ("train", "test")}
-        source = Source(**json.loads(str(stored["source"])))
+    source = _source(prepared)
+    sizes = {split: len(np.load(Path(prepared) / f"{split}_labels.npy", mmap_mode="r")) for split in ("train", "test")}
     return sizes, source

@@ -43,7 +43,7 @@ def _source_for(path, name="cifar10-jpeg"):
 def test_jpeg_archive_decodes_to_the_images_in_class_order(tmp_path):
     archive = tmp_path / "tiny.tar.gz"
     expected = _jpeg_archive(archive)
-    arrays, source = data.load(data.prepare(archive, tmp_path / "out" / "c10.npz", _source_for(archive)))
+    arrays, source = data.load(data.prepare(archive, tmp_path / "out" / "c10", _source_for(archive)))
     assert source.description == "test archive"
     for split in ("train", "test"):
         assert arrays[f"{split}_images"].shape == (20, 32, 32, 3) and arrays[f"{split}_images"].dtype == np.uint8
@@ -61,7 +61,7 @@ def test_official_python_archive_decodes(tmp_path):
             batches[name] = batch
             _add(tar, f"cifar-10-batches-py/{name}", pickle.dumps(batch))
     source = data.Source("cifar10-python", archive.name, "md5", data.file_digest(archive, "md5"), "test")
-    arrays, _ = data.load(data.prepare(archive, tmp_path / "c10.npz", source))
+    arrays, _ = data.load(data.prepare(archive, tmp_path / "c10", source))
     assert arrays["train_images"].shape == (15, 32, 32, 3)
     # channel-planar rows become HWC images
     np.testing.assert_array_equal(arrays["test_images"][0, :, :, 2].ravel(), batches["test_batch"]["data"][0, 2048:])
@@ -70,7 +70,7 @@ def test_official_python_archive_decodes(tmp_path):
 def test_bad_checksum_is_refused_and_nothing_is_written(tmp_path):
     archive = tmp_path / "cifar10-jpeg.tar.gz"  # the offline copy's name, but not its bytes
     _jpeg_archive(archive, per_class=1)
-    out = tmp_path / "out" / "c10.npz"
+    out = tmp_path / "out" / "c10"
     with pytest.raises(data.DataError, match="corrupt or not cifar10-jpeg.tar.gz: its sha256 is"):
         data.prepare(archive, out)
     assert not out.exists() and not list(tmp_path.glob("out/*"))
@@ -78,24 +78,34 @@ def test_bad_checksum_is_refused_and_nothing_is_written(tmp_path):
 
 def test_missing_data_says_how_to_get_it(tmp_path):
     with pytest.raises(data.DataError, match="no CIFAR-10 archive at .*download the official cifar-10-python"):
-        data.prepare(tmp_path / "cifar-10-python.tar.gz", tmp_path / "c10.npz")
+        data.prepare(tmp_path / "cifar-10-python.tar.gz", tmp_path / "c10")
     with pytest.raises(data.DataError, match="run `roots prepare-data` first"):
-        data.load(tmp_path / "c10.npz")
+        data.load(tmp_path / "c10")
     with pytest.raises(data.DataError, match="not a known CIFAR-10 archive"):
         (tmp_path / "images.tar.gz").write_bytes(b"")
         data.verify(tmp_path / "images.tar.gz")
 
 
 def test_prepare_data_command_reports_a_missing_archive(tmp_path, capsys):
-    assert main(["prepare-data", "--archive", str(tmp_path / "nope.tar.gz"), "--out", str(tmp_path / "c.npz")]) == 2
+    assert main(["prepare-data", "--archive", str(tmp_path / "nope.tar.gz"), "--out", str(tmp_path / "c")]) == 2
     assert "no CIFAR-10 archive" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not SHARED_ARCHIVE.is_file(), reason="the offline CIFAR-10 copy is not beside the project")
 def test_the_shared_jpeg_copy_verifies_and_decodes(tmp_path):
-    arrays, source = data.load(data.prepare(SHARED_ARCHIVE, tmp_path / "c10.npz"))
+    arrays, source = data.load(data.prepare(SHARED_ARCHIVE, tmp_path / "c10"))
     assert source.name == "cifar10-jpeg"
     assert arrays["train_images"].shape == (50000, 32, 32, 3) and arrays["test_images"].shape == (10000, 32, 32, 3)
     assert np.bincount(arrays["test_labels"]).tolist() == [1000] * 10
     # its README: decoded test-set channel means 0.4941 0.4851 0.4504
     np.testing.assert_allclose((arrays["test_images"] / 255).mean(axis=(0, 1, 2)), [0.4941, 0.4851, 0.4504], atol=1e-4)
+
+
+def test_preparing_twice_gives_the_same_bytes_so_dvc_sees_no_change(tmp_path):
+    archive = tmp_path / "tiny.tar.gz"
+    _jpeg_archive(archive, per_class=1)
+    outs = [data.prepare(archive, tmp_path / name, _source_for(archive)) for name in ("a", "b")]
+    expected = {f"{name}.npy" for name in data.ARRAYS} | {"source.json"}
+    assert {path.name for path in outs[0].iterdir()} == expected
+    for path in outs[0].iterdir():
+        assert path.read_bytes() == (outs[1] / path.name).read_bytes()

@@ -1,0 +1,171 @@
+"""The trainer on CPU at tiny scale: it learns, resumes exactly, runs under torchrun, fails clearly."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from roots import loaders, train
+from roots.cli import main
+from roots.data import DataError
+from roots.device import DeviceError
+
+TINY = train.Recipe(epochs=3, batch_size=40, lr=0.05, warmup=0.3, workers=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar(tmp_path_factory):
+    """A prepared folder of 16x16 images whose class sets the colour: learnable in a few steps."""
+    folder = tmp_path_factory.mktemp("data") / "cifar10"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    palette = rng.integers(0, 256, (10, 3))
+    for split, per_class in (("train", 12), ("test", 6)):
+        labels = np.repeat(np.arange(10), per_class)  # class-sorted, like the prepared JPEG copy
+        noise = rng.normal(0, 30, (len(labels), 16, 16, 3))
+        images = np.clip(palette[labels][:, None, None, :] + noise, 0, 255).astype(np.uint8)
+        np.save(folder / f"{split}_images.npy", images)
+        np.save(folder / f"{split}_labels.npy", labels)
+    (folder / "source.json").write_text(json.dumps({"name": "tiny", "filename": "-", "algorithm": "-", "digest": "-",
+                                                    "description": "synthetic test set"}))  # fmt: skip
+    return folder
+
+
+def _run(tiny_cifar, out, **changes):
+    return train.Run(model="nin", variant="root-4", data=str(tiny_cifar), out=str(out), device="cpu", **changes)
+
+
+def test_tiny_run_learns_and_writes_its_metrics_and_weights(tiny_cifar, tmp_path):
+    metrics = train.train(_run(tiny_cifar, tmp_path / "run"), TINY)
+    losses = [epoch["train_loss"] for epoch in metrics["history"]]
+    assert losses[-1] < losses[0]
+    assert metrics["test_accuracy"] > 0.3  # chance is 0.1
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("test_accuracy", "history", "epochs", "train_seconds", "images_per_second", "device", "seed",
+                "data", "git_commit", "flops", "params", "recipe"):  # fmt: skip
+        assert key in written
+    assert written["data"]["name"] == "tiny" and written["device"]["torch"] == torch.__version__
+    assert written["images_per_second"] > 0 and written["epochs"] == 3
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()  # a finished run leaves no checkpoint
+    assert set(torch.load(tmp_path / "run" / "model.pt")) >= {"conv1a.0.weight", "conv3c.1.running_mean"}
+
+
+def test_a_run_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_one(tiny_cifar, tmp_path, monkeypatch):
+    straight = train.train(_run(tiny_cifar, tmp_path / "straight"), TINY)
+
+    original = loaders.CifarOnDevice.train_batches
+
+    def dies_in_the_second_epoch(self, batch_size, seed, epoch, rank=0, world=1):
+        for step, batch in enumerate(original(self, batch_size, seed, epoch, rank, world)):
+            if epoch == 1 and step == 1:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(loaders.CifarOnDevice, "train_batches", dies_in_the_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(_run(tiny_cifar, tmp_path / "resumed"), TINY)
+    assert torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    monkeypatch.setattr(loaders.CifarOnDevice, "train_batches", original)
+    resumed = train.train(_run(tiny_cifar, tmp_path / "resumed"), TINY)
+
+    for key in ("train_loss", "test_loss", "test_accuracy"):
+        assert [epoch[key] for epoch in resumed["history"]] == [epoch[key] for epoch in straight["history"]]
+    weights = [torch.load(tmp_path / name / "model.pt") for name in ("straight", "resumed")]
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tiny_cifar, tmp_path, capsys):
+    run = _run(tiny_cifar, tmp_path / "run")
+    train.train(run, replace(TINY, epochs=1))
+    torch.save({"identity": "something else"}, tmp_path / "run" / "checkpoint.pt")
+    assert train.train(run, replace(TINY, epochs=1))["epochs"] == 1
+    assert "belongs to other settings; starting afresh" in capsys.readouterr().out
+
+
+def test_cifar_augmentation_crops_the_zero_padded_image_and_mirrors(tiny_cifar):
+    data = loaders.CifarOnDevice(tiny_cifar, torch.device("cpu"))
+    assert abs(float(data._normalise(data.train_images).mean())) < 1e-4  # mean-subtracted
+    images, labels = next(data.train_batches(len(data.train_labels), seed=0, epoch=0))
+    order = loaders._order(data.num_train, seed=0, epoch=0, rank=0, world=1, shuffle=True)
+    padded = torch.nn.functional.pad(data._normalise(data.train_images[order]), (4, 4, 4, 4))
+    assert torch.equal(labels, data.train_labels[order])
+    mirrored = 0
+    for crop, source in zip(images, padded):
+        windows = {(dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (False, True)
+                   if torch.equal(crop, (source.flip(2) if flip else source)[:, dy:dy + 16, dx:dx + 16])}  # fmt: skip
+        assert windows, "every training image is a window of its padded original"
+        mirrored += all(flip for _, _, flip in windows)
+    assert 0 < mirrored < len(images)
+
+
+def test_epochs_are_shared_out_without_overlap_among_processes():
+    shares = [loaders._order(100, seed=3, epoch=2, rank=rank, world=2, shuffle=True) for rank in range(2)]
+    assert sorted(shares[0] + shares[1]) == list(range(100))
+    assert shares[0] != loaders._order(100, seed=3, epoch=3, rank=0, world=2, shuffle=True)
+
+
+def test_two_processes_train_with_torchrun_on_cpu(tiny_cifar, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "roots",
+               "train", "--model", "nin", "--variant", "root-4", "--data", str(tiny_cifar), "--out", str(tmp_path),
+               "--device", "cpu", "--epochs", "2", "--batch-size", "40", "--workers", "0"]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["epochs"] == 2
+    assert metrics["history"][0]["images"] == 120  # 3 batches of 40, shared over both processes
+    assert metrics["test_images"] == 60
+
+
+def test_imagefolder_path_trains_end_to_end(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 4), ("val", 2)):
+        for name in ("cat", "dog"):
+            (tmp_path / split / name).mkdir(parents=True)
+            for index in range(count):
+                pixels = rng.integers(0, 256, (40 + index, 60, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(tmp_path / split / name / f"{index}.png")
+    data = loaders.ImageFolderData(tmp_path, torch.device("cpu"), crop=224, workers=0)
+    images, labels = next(data.train_batches(4, seed=0, epoch=0))
+    assert images.shape == (4, 3, 224, 224) and data.num_classes == 2
+    first, second = (torch.cat([batch for batch, _ in data.test_batches()]) for _ in range(2))
+    assert torch.equal(first, second)  # centre crops: evaluation is deterministic
+    recipe = train.Recipe(epochs=1, batch_size=4, workers=0)
+    metrics = train.train(train.Run(model="resnet50", data=str(tmp_path), out=str(tmp_path / "run"), device="cpu"),
+                          recipe)  # fmt: skip
+    assert metrics["data"]["name"] == "imagefolder" and metrics["test_images"] == 4 and metrics["epochs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--data", "/nowhere/cifar10"], "no data at /nowhere/cifar10: run `roots prepare-data"),
+        (["--device", "tpu"], "unknown device 'tpu'; choose one of: auto, cpu, cuda"),
+        (["--precision", "fp8"], "unknown precision 'fp8'"),
+        (["--batch-size", "1000"], "larger than the 120 training images"),
+        (["--variant", "root-3"], "unknown"),
+        (["--train-subset", "500"], "train_subset must be between 1 and the 120 train images"),
+    ],
+)
+def test_bad_training_input_gives_one_clear_line(tiny_cifar, tmp_path, capsys, argv, message):
+    base = ["train", "--data", str(tiny_cifar), "--out", str(tmp_path), "--device", "cpu", "--epochs", "1"]
+    assert main(base + argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("roots: error: ") and message in err and "Traceback" not in err
+
+
+def test_an_imagefolder_without_train_and_val_is_refused(tmp_path):
+    with pytest.raises(DataError, match="neither a prepared CIFAR-10 folder"):
+        loaders.open_data(tmp_path, torch.device("cpu"), 32)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_cuda_without_a_gpu_says_so():
+    with pytest.raises(DeviceError, match="torch sees no GPU"):
+        train.train(train.Run(device="cuda"))
