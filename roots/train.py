@@ -85,6 +85,11 @@ def _loss(output: torch.Tensor | tuple[torch.Tensor, ...], labels: torch.Tensor)
     return loss, logits
 
 
+def _compact(state: dict) -> dict:
+    """Weights as float16, to keep committed runs small (NiN: under 2 MB); ``roots.runs`` widens them."""
+    return {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
+
+
 def _git_commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
@@ -243,7 +248,7 @@ def _train(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
 
     metrics = _metrics(run, recipe, precision, processes, device, data, history, time.perf_counter() - started)
     if processes.rank == 0:
-        _save_atomically(model.state_dict(), out / WEIGHTS)
+        _save_atomically(_compact(model.state_dict()), out / WEIGHTS)
         _save_atomically(metrics, out / METRICS)
         (out / CHECKPOINT).unlink(missing_ok=True)  # finished: `dvc repro -f` must train afresh
     return metrics
@@ -262,6 +267,7 @@ def _metrics(run, recipe, precision, processes, device, data, history, wall_seco
         "test_accuracy": last["test_accuracy"],
         "test_loss": last["test_loss"],
         "epochs": len(history),
+        "num_classes": data.num_classes,
         "train_images": data.num_train,
         "test_images": data.num_test,
         "images_per_second": sum(epoch["images"] for epoch in history) / train_seconds if train_seconds else math.nan,

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from roots import loaders, train
+from roots import loaders, runs, train
 from roots.cli import main
 from roots.data import DataError
 from roots.device import DeviceError
@@ -169,3 +169,14 @@ def test_an_imagefolder_without_train_and_val_is_refused(tmp_path):
 def test_asking_for_cuda_without_a_gpu_says_so():
     with pytest.raises(DeviceError, match="torch sees no GPU"):
         train.train(train.Run(device="cuda"))
+
+
+def test_a_finished_run_reads_back_as_a_table_row_and_a_model(tiny_cifar, tmp_path):
+    train.train(_run(tiny_cifar, tmp_path / "root-4-s0"), replace(TINY, epochs=1))
+    row = runs.table(tmp_path).iloc[0]
+    assert (row["run"], row["variant"], row["epochs"], row["data"]) == ("root-4-s0", "root-4", 1, "tiny")
+    network = runs.model(tmp_path / "root-4-s0")
+    assert not network.training and network.conv2a[0].groups == 4
+    assert network(torch.zeros(2, 3, 16, 16)).shape == (2, 10)
+    with pytest.raises(runs.RunsError, match="no trained runs in"):
+        runs.table(tmp_path / "empty")
