@@ -1,4 +1,4 @@
-"""``roots`` / ``python -m roots``: list the paper's variants, count them, prepare data, train."""
+"""``roots`` / ``python -m roots``: list the paper's variants, count them, prepare data, train, time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from roots import counting, data, models, schedules, train
+from roots import counting, data, implementations, models, schedules, timing, train
 from roots import device as devices
 from roots.errors import RootsError
 
@@ -70,6 +70,46 @@ def _add_train(commands) -> None:
     command.set_defaults(run=_train)
 
 
+def _time(args: argparse.Namespace) -> None:
+    family = models.family(args.model)
+    variants = family.variants() if args.variants == "all" else args.variants.split(",")
+    setting = timing.Setting(**{field.name: getattr(args, field.name) for field in dataclasses.fields(timing.Setting)})
+    result = timing.measure(args.model, variants, setting)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    if args.json:
+        print(json.dumps(result))
+        return
+    where = result["environment"]
+    print(f"{args.model}: per-image forward, batch {setting.batch}, {setting.implementation} {setting.layout} "
+          f"{setting.dtype}{' compiled' if setting.compile else ''}, on {where['name']} ({where['threads']} threads), "
+          f"median of {setting.rounds} interleaved rounds [quartiles]")  # fmt: skip
+    for row in result["variants"]:
+        print(f"  {row['variant']:10s} {row['ms_per_image']:9.3f} ms [{row['ms_q1']:.3f}-{row['ms_q3']:.3f}]  "
+              f"speed-up {row['speedup']:5.2f}x [{row['speedup_q1']:.2f}-{row['speedup_q3']:.2f}]  "
+              f"FLOPs ratio {row['flops_ratio']:5.2f}x ({row['speedup_of_flops_ratio']:.0%} of it)")  # fmt: skip
+
+
+def _add_time(commands) -> None:
+    command = commands.add_parser("time", help="per-image forward time of variants, interleaved, with speed-ups")
+    command.add_argument("--model", required=True, help=f"one of: {', '.join(models.FAMILIES)}")
+    command.add_argument("--variants", default="all", help="comma-separated named variants, or all (Orig is always added)")
+    defaults = timing.Setting()
+    command.add_argument("--device", default=defaults.device, help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
+    command.add_argument("--batch", type=int, default=defaults.batch, help="images per forward pass")
+    command.add_argument("--implementation", default=defaults.implementation,
+                         help=f"grouped convolution: {', '.join(implementations.IMPLEMENTATIONS)}")  # fmt: skip
+    command.add_argument("--dtype", default=defaults.dtype, help=f"one of: {', '.join(timing.DTYPES)}")
+    command.add_argument("--layout", default=defaults.layout, help=f"one of: {', '.join(timing.LAYOUTS)}")
+    command.add_argument("--compile", action="store_true", help="torch.compile every network first")
+    command.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed passes per network")
+    command.add_argument("--rounds", type=int, default=defaults.rounds, help="timed passes per network")
+    command.add_argument("--out", type=Path, help="also write the JSON result to this file")
+    command.add_argument("--json", action="store_true", help="print one JSON object")
+    command.set_defaults(run=_time)
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="roots", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
@@ -86,6 +126,7 @@ def parser() -> argparse.ArgumentParser:
     prepare.add_argument("--out", type=Path, default=Path("data/cifar10"), help="folder for the decoded arrays")
     prepare.set_defaults(run=_prepare_data)
     _add_train(commands)
+    _add_time(commands)
     return main
 
 

@@ -130,3 +130,53 @@ def in_paper_units(frame: pd.DataFrame, flops_exp: int, params_exp: int) -> pd.D
             "params ok": frame["params_ok"],
         }
     )
+
+
+def topology(variant: str) -> str:
+    """``root-8`` -> ``root``; Orig is its own topology (no groups)."""
+    return variant.split("-")[0]
+
+
+def accuracy_vs_paper(runs: pd.DataFrame, table: int) -> pd.DataFrame:
+    """Test accuracy of our trained runs (mean, std and count over seeds) beside a paper table.
+
+    One row per variant the paper reports, in its order; a variant we have not trained keeps
+    the paper's numbers and empty ones of ours. ``*_vs_orig`` is the difference to Orig's
+    mean, the quantity the paper's claims are about (absolute accuracies depend on budget).
+    """
+    ours = runs.groupby("variant").agg(
+        accuracy=("test_accuracy", "mean"), accuracy_std=("test_accuracy", "std"), seeds=("seed", "count"),
+        flops=("flops", "first"), params=("params", "first"),
+    )  # fmt: skip
+    reported = paper.table_rows(table)[["variant", "accuracy", "paper_flops", "paper_params"]]
+    frame = reported.rename(columns={"accuracy": "paper_accuracy"}).merge(ours, on="variant", how="left")
+    frame.insert(1, "topology", frame["variant"].map(topology))
+    frame["seeds"] = frame["seeds"].fillna(0).astype(int)
+    orig = frame.set_index("variant").loc["orig"]
+    frame["accuracy_vs_orig"] = frame["accuracy"] - orig["accuracy"]
+    frame["paper_accuracy_vs_orig"] = frame["paper_accuracy"] - orig["paper_accuracy"]
+    frame["flops_vs_orig"] = frame["flops"] / orig["flops"]
+    frame["paper_flops_vs_orig"] = frame["paper_flops"] / orig["paper_flops"]
+    return frame
+
+
+def topologies_at_equal_k(frame: pd.DataFrame) -> pd.DataFrame:
+    """Root, tree and column at each k (similar FLOPs): which is most accurate, ours and the paper's.
+
+    ``margin`` is the best topology's lead over the runner-up, and ``orig_std`` Orig's
+    seed-to-seed standard deviation: a lead smaller than it is not evidence either way.
+    """
+    table = frame[frame["topology"] != "orig"].assign(k=lambda f: f["variant"].str.split("-").str[1].astype(int))
+    orig_std = frame.set_index("variant").loc["orig", "accuracy_std"]
+    rows = []
+    for k, group in table.groupby("k"):
+        row = {"k": k}
+        for who, column in (("ours", "accuracy"), ("paper", "paper_accuracy")):
+            ranked = group.dropna(subset=[column]).sort_values(column, ascending=False)
+            for _, entry in ranked.iterrows():
+                row[f"{entry['topology']} ({who})"] = entry[column]
+            row[f"best ({who})"] = ranked["topology"].iloc[0] if len(ranked) else None
+            row[f"margin ({who})"] = ranked[column].iloc[0] - ranked[column].iloc[1] if len(ranked) > 1 else None
+        row["orig_std"] = orig_std
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,84 @@
+"""Ways to compute a grouped convolution (the paper's Sec. 5), interchangeable on a built model.
+
+* ``native``: the framework's grouped convolution (cuDNN / oneDNN pick the kernel).
+* ``loop``: what Caffe did: one convolution per group, one after another, then concatenate.
+* ``bmm``: the paper's suggestion, batched GEMM: unfold the input once (im2col) and multiply
+  all groups' filters with their columns in a single batched matrix product.
+
+Every implementation computes the same function; ``use`` swaps one into a copy of a model with
+the same weights, so timings compare ways of computing, not different models.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from roots.errors import UnknownNameError
+
+IMPLEMENTATIONS = ("native", "loop", "bmm")
+
+
+def _loop(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    inputs = x.chunk(conv.groups, dim=1)
+    weights = conv.weight.chunk(conv.groups, dim=0)
+    return torch.cat(
+        [F.conv2d(part, weight, None, conv.stride, conv.padding, conv.dilation) for part, weight in zip(inputs, weights)],
+        dim=1,
+    )
+
+
+def _bmm(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    batch, _, height, width = x.shape
+    groups, out_channels = conv.groups, conv.out_channels
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    out_h = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    columns = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # N, C*kh*kw, L
+    columns = columns.view(batch, groups, -1, out_h * out_w)  # channels are group-major, as in the weight
+    weight = conv.weight.view(groups, out_channels // groups, -1)  # g, O/g, C/g*kh*kw
+    out = torch.matmul(weight.unsqueeze(0), columns)  # one batched GEMM over (N, g)
+    return out.reshape(batch, out_channels, out_h, out_w)
+
+
+class GroupedConv2d(nn.Module):
+    """Computes ``conv`` (an ``nn.Conv2d`` with groups > 1) with another implementation.
+
+    Holds the original module, so its weight stays the model's parameter (and its name in the
+    state dict gains only a ``conv.`` prefix).
+    """
+
+    def __init__(self, conv: nn.Conv2d, implementation: str) -> None:
+        super().__init__()
+        self.conv, self.implementation = conv, implementation
+        self._forward = {"loop": _loop, "bmm": _bmm}[implementation]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self._forward(self.conv, x)
+        return out if self.conv.bias is None else out + self.conv.bias.view(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"implementation={self.implementation}"
+
+
+def check(implementation: str) -> str:
+    if implementation not in IMPLEMENTATIONS:
+        raise UnknownNameError(
+            f"unknown implementation {implementation!r}; choose one of: {', '.join(IMPLEMENTATIONS)}"
+        )
+    return implementation
+
+
+def use(model: nn.Module, implementation: str) -> nn.Module:
+    """A copy of ``model`` whose grouped convolutions use ``implementation`` (same weights)."""
+    if check(implementation) == "native":
+        return model
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Conv2d) and child.groups > 1:
+                setattr(parent, name, GroupedConv2d(child, implementation))
+    return model

@@ -1,0 +1,123 @@
+"""Per-image forward time of a family's variants and their speed-up over Orig.
+
+As the paper's footnote 1 measures: "per image for a forward pass computed on a large batch".
+All variants live in one process and are timed in turns, the order rotated every round, so a
+machine that slows down or speeds up (other load, clocks, caches) affects every variant alike;
+speed-ups are ratios within a round, summarised by their median and quartiles.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from tqdm import tqdm
+
+from roots import counting, device as devices, implementations, models
+from roots.errors import RootsError
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+LAYOUTS = ("channels_last", "nchw")
+MIN_SAMPLE_SECONDS = 0.05  # a GPU forward can take microseconds: repeat it until a sample is this long
+
+
+class TimingError(RootsError):
+    """Settings that cannot be timed, e.g. bfloat16 asked for where it is not supported."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    device: str = "cpu"
+    batch: int = 64
+    implementation: str = "native"
+    dtype: str = "fp32"
+    layout: str = "channels_last"
+    compile: bool = False  # torch.compile each network first (minutes of compilation)
+    warmup: int = 2
+    rounds: int = 7
+
+    def check(self) -> Setting:
+        implementations.check(self.implementation)
+        if self.dtype not in DTYPES:
+            raise TimingError(f"unknown dtype {self.dtype!r}; choose one of: {', '.join(DTYPES)}")
+        if self.layout not in LAYOUTS:
+            raise TimingError(f"unknown layout {self.layout!r}; choose one of: {', '.join(LAYOUTS)}")
+        if self.batch < 1 or self.rounds < 1 or self.warmup < 0:
+            raise TimingError("batch and rounds must be at least 1, warmup at least 0")
+        return self
+
+
+def _network(model: str, variant: str, setting: Setting, device: torch.device) -> torch.nn.Module:
+    network = implementations.use(models.build(model, variant).eval(), setting.implementation)
+    memory_format = torch.channels_last if setting.layout == "channels_last" else torch.contiguous_format
+    network = network.to(device=device, dtype=DTYPES[setting.dtype], memory_format=memory_format)
+    return torch.compile(network) if setting.compile else network
+
+
+def _synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _sample(network, images, device, repeats: int) -> float:
+    """Seconds per image of ``repeats`` forward passes of the batch."""
+    _synchronise(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        network(images)
+    _synchronise(device)
+    return (time.perf_counter() - start) / (repeats * len(images))
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    low, median, high = statistics.quantiles(values, n=4, method="inclusive")
+    return low, median, high
+
+
+def measure(model: str, variants: list[str], setting: Setting = Setting()) -> dict:
+    """Time ``variants`` (Orig is added as the baseline) of ``model``; a JSON-ready dict."""
+    setting = setting.check()
+    family = models.family(model)
+    variants = ["orig"] + [variant for variant in dict.fromkeys(variants) if variant != "orig"]
+    for variant in variants:
+        models.resolve(model, variant)  # an unknown name fails before minutes of building
+    device = devices.resolve(setting.device)
+    memory_format = torch.channels_last if setting.layout == "channels_last" else torch.contiguous_format
+    images = torch.randn(setting.batch, *family.input_size, device=device, dtype=DTYPES[setting.dtype])
+    images = images.contiguous(memory_format=memory_format)
+    seconds: dict[str, list[float]] = {variant: [] for variant in variants}
+    with torch.inference_mode():
+        networks = {variant: _network(model, variant, setting, device) for variant in variants}
+        repeats = {}
+        for variant, network in networks.items():
+            for _ in range(setting.warmup):
+                network(images)
+            one = _sample(network, images, device, 1) * setting.batch
+            repeats[variant] = max(1, round(MIN_SAMPLE_SECONDS / max(one, 1e-9)))
+        for round_index in tqdm(range(setting.rounds), desc=f"timing {model}", unit="round", leave=False):
+            shift = round_index % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                seconds[variant].append(_sample(networks[variant], images, device, repeats[variant]))
+
+    flops = {variant: counting.profile(model, variant)["flops"] for variant in variants}
+    rows = []
+    for variant in variants:
+        ms = [value * 1e3 for value in seconds[variant]]
+        speedups = [base / value for base, value in zip(seconds["orig"], seconds[variant])]
+        ms_low, ms_median, ms_high = _quartiles(ms)
+        low, median, high = _quartiles(speedups)
+        flops_ratio = flops["orig"] / flops[variant]
+        rows.append({
+            "variant": variant, "flops": flops[variant], "flops_ratio": flops_ratio,
+            "ms_per_image": ms_median, "ms_q1": ms_low, "ms_q3": ms_high,
+            "speedup": median, "speedup_q1": low, "speedup_q3": high,
+            "speedup_of_flops_ratio": median / flops_ratio, "samples_ms": ms,
+        })  # fmt: skip
+    environment = devices.describe(device)
+    if device.type == "cpu":
+        environment["mkldnn"] = torch.backends.mkldnn.is_available()
+    return {"model": model, "setting": asdict(setting), "environment": environment, "variants": rows}

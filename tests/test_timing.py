@@ -1,0 +1,78 @@
+"""Grouped-convolution implementations agree with the native one; the timing command's contract."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from roots import implementations, models, timing
+from roots.cli import main
+
+
+@pytest.mark.parametrize("implementation", ["loop", "bmm"])
+@pytest.mark.parametrize(
+    ("in_channels", "out_channels", "kernel", "stride", "padding", "groups"),
+    [(16, 8, 3, 1, 1, 4), (12, 12, 5, 2, 2, 3), (8, 16, 1, 1, 0, 2), (6, 6, 3, 2, 0, 6)],
+)
+def test_every_implementation_matches_the_native_grouped_convolution(
+    implementation, in_channels, out_channels, kernel, stride, padding, groups
+):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(in_channels, out_channels, kernel, stride, padding, groups=groups, bias=True)
+    x = torch.randn(3, in_channels, 11, 9)
+    other = implementations.GroupedConv2d(conv, implementation)
+    torch.testing.assert_close(other(x), conv(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(other(x.contiguous(memory_format=torch.channels_last)), conv(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("implementation", ["loop", "bmm"])
+@pytest.mark.parametrize(("model", "variant", "size"), [("nin", "root-8", 32), ("resnet50", "root-64", 64)])
+def test_a_whole_model_gives_the_same_output_with_every_implementation(implementation, model, variant, size):
+    torch.manual_seed(0)
+    network = models.build(model, variant).eval()
+    swapped = implementations.use(network, implementation)
+    assert any(isinstance(module, implementations.GroupedConv2d) for module in swapped.modules())
+    assert not any(isinstance(module, implementations.GroupedConv2d) for module in network.modules())
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():  # float32 rounding differs by summation order and grows over 50 layers
+        torch.testing.assert_close(swapped(x), network(x), rtol=1e-3, atol=1e-3)
+
+
+def test_time_json_has_speedups_flops_ratios_and_the_environment(capsys):
+    argv = ["time", "--model", "nin", "--variants", "root-8", "--batch", "2", "--rounds", "3", "--warmup", "1",
+            "--implementation", "bmm", "--layout", "nchw", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [row["variant"] for row in result["variants"]] == ["orig", "root-8"]  # Orig added as the baseline
+    assert result["setting"] == {"device": "cpu", "batch": 2, "implementation": "bmm", "dtype": "fp32",
+                                 "layout": "nchw", "compile": False, "warmup": 1, "rounds": 3}  # fmt: skip
+    for key in ("device", "name", "threads", "torch"):
+        assert key in result["environment"]
+    root8 = result["variants"][1]
+    assert root8["flops_ratio"] == pytest.approx(2.153, abs=1e-3) and len(root8["samples_ms"]) == 3
+    assert root8["ms_q1"] <= root8["ms_per_image"] <= root8["ms_q3"] and root8["speedup"] > 0
+    assert result["variants"][0]["speedup"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--device", "gpu"], "unknown device 'gpu'"),
+        (["--implementation", "winograd"], "unknown implementation 'winograd'; choose one of: native, loop, bmm"),
+        (["--dtype", "fp8"], "unknown dtype 'fp8'"),
+        (["--layout", "nhwc"], "unknown layout 'nhwc'"),
+        (["--variants", "orig,root-3"], "unknown"),
+        (["--rounds", "0"], "rounds must be at least 1"),
+    ],
+)
+def test_bad_timing_input_gives_one_clear_line(capsys, argv, message):
+    assert main(["time", "--model", "nin", "--batch", "1", "--rounds", "1"] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("roots: error: ") and message in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_timing_on_cuda_without_a_gpu_says_so():
+    with pytest.raises(timing.RootsError, match="torch sees no GPU"):
+        timing.measure("nin", ["root-8"], timing.Setting(device="cuda"))
