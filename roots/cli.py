@@ -73,22 +73,27 @@ def _add_train(commands) -> None:
 def _time(args: argparse.Namespace) -> None:
     family = models.family(args.model)
     variants = family.variants() if args.variants == "all" else args.variants.split(",")
-    setting = timing.Setting(**{field.name: getattr(args, field.name) for field in dataclasses.fields(timing.Setting)})
-    result = timing.measure(args.model, variants, setting)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
-    if args.json:
-        print(json.dumps(result))
-        return
-    where = result["environment"]
-    print(f"{args.model}: per-image forward, batch {setting.batch}, {setting.implementation} {setting.layout} "
-          f"{setting.dtype}{' compiled' if setting.compile else ''}, on {where['name']} ({where['threads']} threads), "
-          f"median of {setting.rounds} interleaved rounds [quartiles]")  # fmt: skip
-    for row in result["variants"]:
-        print(f"  {row['variant']:10s} {row['ms_per_image']:9.3f} ms [{row['ms_q1']:.3f}-{row['ms_q3']:.3f}]  "
-              f"speed-up {row['speedup']:5.2f}x [{row['speedup_q1']:.2f}-{row['speedup_q3']:.2f}]  "
-              f"FLOPs ratio {row['flops_ratio']:5.2f}x ({row['speedup_of_flops_ratio']:.0%} of it)")  # fmt: skip
+    common = {field.name: getattr(args, field.name) for field in dataclasses.fields(timing.Setting)
+              if field.name not in ("implementation", "layout")}  # fmt: skip
+    settings = [timing.Setting(implementation=implementation, layout=layout, **common).check()
+                for implementation in args.implementation.split(",") for layout in args.layout.split(",")]  # fmt: skip
+    for setting in settings:
+        result = timing.measure(args.model, variants, setting)
+        if args.out_dir:
+            args.out_dir.mkdir(parents=True, exist_ok=True)
+            name = f"{args.model}-{setting.implementation}-{setting.layout}-{setting.dtype}.json"
+            (args.out_dir / name).write_text(json.dumps(result, indent=1) + "\n")
+        if args.json:
+            print(json.dumps(result))
+            continue
+        where = result["environment"]
+        print(f"{args.model}: per-image forward, batch {setting.batch}, {setting.implementation} {setting.layout} "
+              f"{setting.dtype}{' compiled' if setting.compile else ''}, on {where['name']} ({where['threads']} "
+              f"threads), median of {setting.rounds} interleaved rounds [quartiles]")  # fmt: skip
+        for row in result["variants"]:
+            print(f"  {row['variant']:10s} {row['ms_per_image']:9.3f} ms [{row['ms_q1']:.3f}-{row['ms_q3']:.3f}]  "
+                  f"speed-up {row['speedup']:5.2f}x [{row['speedup_q1']:.2f}-{row['speedup_q3']:.2f}]  "
+                  f"FLOPs ratio {row['flops_ratio']:5.2f}x ({row['speedup_of_flops_ratio']:.0%} of it)")  # fmt: skip
 
 
 def _add_time(commands) -> None:
@@ -99,14 +104,17 @@ def _add_time(commands) -> None:
     command.add_argument("--device", default=defaults.device, help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
     command.add_argument("--batch", type=int, default=defaults.batch, help="images per forward pass")
     command.add_argument("--implementation", default=defaults.implementation,
-                         help=f"grouped convolution: {', '.join(implementations.IMPLEMENTATIONS)}")  # fmt: skip
+                         help=f"grouped convolution, or several comma-separated: {', '.join(implementations.IMPLEMENTATIONS)}")  # fmt: skip
+    command.add_argument("--layout", default=defaults.layout,
+                         help=f"memory layout, or several comma-separated: {', '.join(timing.LAYOUTS)}")  # fmt: skip
     command.add_argument("--dtype", default=defaults.dtype, help=f"one of: {', '.join(timing.DTYPES)}")
-    command.add_argument("--layout", default=defaults.layout, help=f"one of: {', '.join(timing.LAYOUTS)}")
+    command.add_argument("--fold-bn", action=argparse.BooleanOptionalAction, default=defaults.fold_bn,
+                         help="merge BatchNorm into the convolutions first, as inference would")  # fmt: skip
     command.add_argument("--compile", action="store_true", help="torch.compile every network first")
     command.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed passes per network")
     command.add_argument("--rounds", type=int, default=defaults.rounds, help="timed passes per network")
-    command.add_argument("--out", type=Path, help="also write the JSON result to this file")
-    command.add_argument("--json", action="store_true", help="print one JSON object")
+    command.add_argument("--out-dir", type=Path, help="write one JSON file per implementation and layout here")
+    command.add_argument("--json", action="store_true", help="print one JSON object per implementation and layout")
     command.set_defaults(run=_time)
 
 

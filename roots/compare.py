@@ -180,3 +180,23 @@ def topologies_at_equal_k(frame: pd.DataFrame) -> pd.DataFrame:
         row["orig_std"] = orig_std
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def paper_speedups(device: str) -> pd.DataFrame:
+    """The paper's per-image times on ``cpu`` or ``cuda`` (Caffe; 2x10-core Xeon, Titan Z) as speed-ups over Orig."""
+    column = {"cpu": "cpu_ms", "cuda": "gpu_ms"}[device]
+    frame = paper.reported().dropna(subset=[column])
+    frame = frame.drop_duplicates(["model", "variant"])[["model", "variant", column]].rename(columns={column: "ms"})
+    orig = frame[frame["variant"] == "orig"].set_index("model")["ms"]
+    frame["speedup"] = frame["model"].map(orig) / frame["ms"]
+    return frame.reset_index(drop=True)
+
+
+def timing_vs_paper(timed: pd.DataFrame, device: str) -> pd.DataFrame:
+    """Our speed-ups over Orig (one timing setting) beside the paper's, both against the FLOPs ratio."""
+    theirs = paper_speedups(device).rename(columns={"ms": "paper_ms", "speedup": "paper_speedup"})
+    columns = ["model", "variant", "flops_ratio", "ms_per_image", "speedup", "speedup_q1", "speedup_q3"]
+    frame = timed[columns].merge(theirs, on=["model", "variant"], how="left")
+    frame["speedup_of_flops_ratio"] = frame["speedup"] / frame["flops_ratio"]
+    frame["paper_speedup_of_flops_ratio"] = frame["paper_speedup"] / frame["flops_ratio"]
+    return frame

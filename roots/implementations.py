@@ -5,6 +5,10 @@
 * ``bmm``: the paper's suggestion, batched GEMM: unfold the input once (im2col) and multiply
   all groups' filters with their columns in a single batched matrix product.
 
+For inference, ``fold_batchnorm`` also merges each BatchNorm into the convolution before it, as
+a deployed network would: the memory-bound normalisation pass does not shrink with the FLOPs,
+so leaving it in caps the speed-up any grouping can show.
+
 Every implementation computes the same function; ``use`` swaps one into a copy of a model with
 the same weights, so timings compare ways of computing, not different models.
 """
@@ -16,8 +20,10 @@ import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from roots.errors import UnknownNameError
+from roots.layers import ConvBN
 
 IMPLEMENTATIONS = ("native", "loop", "bmm")
 
@@ -39,7 +45,7 @@ def _bmm(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     columns = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # N, C*kh*kw, L
     columns = columns.view(batch, groups, -1, out_h * out_w)  # channels are group-major, as in the weight
-    weight = conv.weight.view(groups, out_channels // groups, -1)  # g, O/g, C/g*kh*kw
+    weight = conv.weight.reshape(groups, out_channels // groups, -1)  # g, O/g, C/g*kh*kw
     out = torch.matmul(weight.unsqueeze(0), columns)  # one batched GEMM over (N, g)
     return out.reshape(batch, out_channels, out_h, out_w)
 
@@ -81,4 +87,16 @@ def use(model: nn.Module, implementation: str) -> nn.Module:
         for name, child in parent.named_children():
             if isinstance(child, nn.Conv2d) and child.groups > 1:
                 setattr(parent, name, GroupedConv2d(child, implementation))
+    return model
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of an eval-mode ``model`` with every ``ConvBN``'s BatchNorm merged into its convolution."""
+    if model.training:
+        raise ValueError("fold_batchnorm needs an eval-mode model: training BatchNorm uses batch statistics")
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, ConvBN) and isinstance(module[1], nn.BatchNorm2d):
+            module[0] = fuse_conv_bn_eval(module[0], module[1])
+            module[1] = nn.Identity()
     return model

@@ -43,3 +43,36 @@ def accuracy_vs_cost(frame: pd.DataFrame, title: str) -> plt.Figure:
     figure.suptitle(title)
     sns.despine(figure)
     return figure
+
+
+def time_vs_flops(frame: pd.DataFrame, paper_ratios: pd.DataFrame, device: str) -> plt.Figure:
+    """Sec. 5's question in one picture per model: does time fall as FLOPs fall?
+
+    ``frame`` is ``timing.results_table``'s rows for one device. Each implementation is a line
+    through its variants; the dashed line is the ideal (time proportional to FLOPs) through
+    Orig of the fastest setting; crosses are the paper's measured speed-ups (``paper_ratios``:
+    model, variant, speedup) placed at that same Orig time divided by the paper's ratio.
+    """
+    families = list(dict.fromkeys(frame["model"]))
+    figure, axes = plt.subplots(1, len(families), figsize=(5.2 * len(families), 4.4), layout="constrained", squeeze=False)
+    for ax, model in zip(axes[0], families):
+        rows = frame[frame["model"] == model]
+        totals = rows.groupby("setting")["ms_per_image"].sum()
+        for setting, group in rows.groupby("setting"):
+            group = group.sort_values("flops")
+            ax.plot(group["flops"], group["ms_per_image"], "o-", label=setting, markersize=4,
+                    linewidth=2.5 if setting == totals.idxmin() else 1.2)  # fmt: skip
+        fastest = rows[rows["setting"] == totals.idxmin()].set_index("variant")
+        orig_flops, orig_ms = fastest.loc["orig", "flops"], fastest.loc["orig", "ms_per_image"]
+        span = pd.Series([rows["flops"].min(), orig_flops])
+        ax.plot(span, orig_ms * span / orig_flops, "k--", linewidth=1, label="ideal: time ∝ FLOPs")
+        theirs = paper_ratios[paper_ratios["model"] == model].set_index("variant")
+        shared = theirs.index.intersection(fastest.index)
+        ax.plot(fastest.loc[shared, "flops"], orig_ms / theirs.loc[shared, "speedup"], "kx", markersize=8,
+                label="paper's speed-up")  # fmt: skip
+        ax.set_title(f"{model} on {device}")
+        ax.set_xlabel("FLOPs (multiply-adds per image)")
+        ax.set_ylabel("forward time per image (ms)")
+        ax.legend(fontsize=7)
+    sns.despine(figure)
+    return figure

@@ -8,10 +8,13 @@ speed-ups are ratios within a round, summarised by their median and quartiles.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
+import pandas as pd
 import torch
 from tqdm import tqdm
 
@@ -34,6 +37,7 @@ class Setting:
     implementation: str = "native"
     dtype: str = "fp32"
     layout: str = "channels_last"
+    fold_bn: bool = True  # merge BatchNorm into the convolutions, as inference would
     compile: bool = False  # torch.compile each network first (minutes of compilation)
     warmup: int = 2
     rounds: int = 7
@@ -50,7 +54,10 @@ class Setting:
 
 
 def _network(model: str, variant: str, setting: Setting, device: torch.device) -> torch.nn.Module:
-    network = implementations.use(models.build(model, variant).eval(), setting.implementation)
+    network = models.build(model, variant).eval()
+    if setting.fold_bn:
+        network = implementations.fold_batchnorm(network)
+    network = implementations.use(network, setting.implementation)
     memory_format = torch.channels_last if setting.layout == "channels_last" else torch.contiguous_format
     network = network.to(device=device, dtype=DTYPES[setting.dtype], memory_format=memory_format)
     return torch.compile(network) if setting.compile else network
@@ -121,3 +128,25 @@ def measure(model: str, variants: list[str], setting: Setting = Setting()) -> di
     if device.type == "cpu":
         environment["mkldnn"] = torch.backends.mkldnn.is_available()
     return {"model": model, "setting": asdict(setting), "environment": environment, "variants": rows}
+
+
+def results_table(directory: Path) -> pd.DataFrame:
+    """Every ``roots time --out-dir`` result under ``directory`` (any depth), one row per variant."""
+    rows = []
+    for path in sorted(Path(directory).rglob("*.json")):
+        result = json.loads(path.read_text())
+        setting, where = result["setting"], result["environment"]
+        for row in result["variants"]:
+            rows.append({
+                "model": result["model"], "device": where["device"], "device_name": where["name"],
+                "threads": where["threads"], "torch": where["torch"], "cudnn": where.get("cudnn"),
+                "implementation": setting["implementation"], "layout": setting["layout"], "dtype": setting["dtype"],
+                "compiled": setting["compile"], "batch": setting["batch"], "rounds": setting["rounds"],
+                **{key: value for key, value in row.items() if key != "samples_ms"},
+            })  # fmt: skip
+    if not rows:
+        raise TimingError(f"no timing results under {directory}: run `dvc repro timing` or `roots time --out-dir`")
+    frame = pd.DataFrame(rows)
+    frame["setting"] = frame["implementation"] + " " + frame["layout"] + " " + frame["dtype"]
+    frame.loc[frame["compiled"], "setting"] += " compiled"
+    return frame

@@ -24,6 +24,8 @@ def test_every_implementation_matches_the_native_grouped_convolution(
     other = implementations.GroupedConv2d(conv, implementation)
     torch.testing.assert_close(other(x), conv(x), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(other(x.contiguous(memory_format=torch.channels_last)), conv(x), rtol=1e-5, atol=1e-5)
+    conv.to(memory_format=torch.channels_last)  # as `roots time --layout channels_last` stores the weights
+    torch.testing.assert_close(other(x), conv(x), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("implementation", ["loop", "bmm"])
@@ -39,6 +41,22 @@ def test_a_whole_model_gives_the_same_output_with_every_implementation(implement
         torch.testing.assert_close(swapped(x), network(x), rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.parametrize(("model", "variant", "size"), [("nin", "root-4", 32), ("googlenet", "root-4", 224)])
+def test_folding_batchnorm_into_the_convolutions_keeps_the_output(model, variant, size):
+    torch.manual_seed(0)
+    network = models.build(model, variant)
+    with torch.no_grad():  # give BatchNorm statistics that are not the identity
+        network.train()(torch.randn(2, 3, size, size))
+    network.eval()
+    folded = implementations.fold_batchnorm(network)
+    assert not any(isinstance(module, nn.BatchNorm2d) for module in folded.modules())
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), network(x), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="eval-mode"):
+        implementations.fold_batchnorm(network.train())
+
+
 def test_time_json_has_speedups_flops_ratios_and_the_environment(capsys):
     argv = ["time", "--model", "nin", "--variants", "root-8", "--batch", "2", "--rounds", "3", "--warmup", "1",
             "--implementation", "bmm", "--layout", "nchw", "--json"]  # fmt: skip
@@ -46,7 +64,7 @@ def test_time_json_has_speedups_flops_ratios_and_the_environment(capsys):
     result = json.loads(capsys.readouterr().out)
     assert [row["variant"] for row in result["variants"]] == ["orig", "root-8"]  # Orig added as the baseline
     assert result["setting"] == {"device": "cpu", "batch": 2, "implementation": "bmm", "dtype": "fp32",
-                                 "layout": "nchw", "compile": False, "warmup": 1, "rounds": 3}  # fmt: skip
+                                 "layout": "nchw", "fold_bn": True, "compile": False, "warmup": 1, "rounds": 3}  # fmt: skip
     for key in ("device", "name", "threads", "torch"):
         assert key in result["environment"]
     root8 = result["variants"][1]
@@ -76,3 +94,19 @@ def test_bad_timing_input_gives_one_clear_line(capsys, argv, message):
 def test_timing_on_cuda_without_a_gpu_says_so():
     with pytest.raises(timing.RootsError, match="torch sees no GPU"):
         timing.measure("nin", ["root-8"], timing.Setting(device="cuda"))
+
+
+def test_several_implementations_and_layouts_write_one_file_each(tmp_path, capsys):
+    argv = ["time", "--model", "nin", "--variants", "root-2", "--batch", "1", "--rounds", "1", "--warmup", "0",
+            "--implementation", "native,loop", "--layout", "nchw,channels_last", "--out-dir", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert names == [f"nin-{i}-{l}-fp32.json" for i in ("loop", "native") for l in ("channels_last", "nchw")]
+    assert json.loads((tmp_path / "nin-loop-nchw-fp32.json").read_text())["setting"]["implementation"] == "loop"
+    assert capsys.readouterr().out.count("speed-up") == 8  # two variants in each of four settings
+    table = timing.results_table(tmp_path)
+    assert len(table) == 8 and set(table["setting"]) == {
+        f"{i} {l} fp32" for i in ("native", "loop") for l in ("nchw", "channels_last")
+    }
+    with pytest.raises(timing.TimingError, match="no timing results under"):
+        timing.results_table(tmp_path / "nothing")
