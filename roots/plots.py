@@ -76,3 +76,25 @@ def time_vs_flops(frame: pd.DataFrame, paper_ratios: pd.DataFrame, device: str) 
         ax.legend(fontsize=7)
     sns.despine(figure)
     return figure
+
+
+def heatmap_grid(matrices: dict[tuple[str, str], object], rows: list[str], columns: list[str], title: str,
+                 size: float = 2.2, vmax: float | None = None) -> plt.Figure:  # fmt: skip
+    """A grid of absolute-value heat maps, ``matrices[row, column]``, in the appendix's style."""
+    figure, axes = plt.subplots(len(rows), len(columns), figsize=(size * len(columns), size * len(rows)),
+                                squeeze=False, layout="constrained")  # fmt: skip
+    for i, row in enumerate(rows):
+        for j, column in enumerate(columns):
+            ax = axes[i, j]
+            matrix = matrices.get((row, column))
+            if matrix is not None:
+                sns.heatmap(abs(matrix), ax=ax, cmap="viridis", cbar=False, xticklabels=False, yticklabels=False,
+                            square=True, vmin=0, vmax=vmax)  # fmt: skip
+            else:
+                ax.axis("off")
+            if i == 0:
+                ax.set_title(column, fontsize=9)
+            if j == 0:
+                ax.set_ylabel(row, fontsize=9)
+    figure.suptitle(title)
+    return figure

@@ -12,7 +12,7 @@ from PIL import Image
 from roots import data
 from roots.cli import main
 
-SHARED_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
+SHARED_ARCHIVE = Path(__file__).resolve().parents[1] / data.OFFLINE_COPY
 
 
 def _add(tar, name, payload):
