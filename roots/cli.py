@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from roots import counting, data, implementations, models, schedules, timing, train
 from roots import device as devices
 from roots.errors import RootsError
@@ -85,15 +87,33 @@ def _time(args: argparse.Namespace) -> None:
             (args.out_dir / name).write_text(json.dumps(result, indent=1) + "\n")
         if args.json:
             print(json.dumps(result))
-            continue
-        where = result["environment"]
-        print(f"{args.model}: per-image forward, batch {setting.batch}, {setting.implementation} {setting.layout} "
-              f"{setting.dtype}{' compiled' if setting.compile else ''}, on {where['name']} ({where['threads']} "
-              f"threads), median of {setting.rounds} interleaved rounds [quartiles]")  # fmt: skip
-        for row in result["variants"]:
-            print(f"  {row['variant']:10s} {row['ms_per_image']:9.3f} ms [{row['ms_q1']:.3f}-{row['ms_q3']:.3f}]  "
-                  f"speed-up {row['speedup']:5.2f}x [{row['speedup_q1']:.2f}-{row['speedup_q3']:.2f}]  "
-                  f"FLOPs ratio {row['flops_ratio']:5.2f}x ({row['speedup_of_flops_ratio']:.0%} of it)")  # fmt: skip
+        else:
+            _print_timing(args.model, setting, result)
+        if args.layers:
+            _time_layers(args, variants, setting)
+
+
+def _print_timing(model: str, setting: timing.Setting, result: dict) -> None:
+    where = result["environment"]
+    print(f"{model}: per-image forward, batch {setting.batch}, {setting.implementation} {setting.layout} "
+          f"{setting.dtype}{' compiled' if setting.compile else ''}, on {where['name']} ({where['threads']} "
+          f"threads), median of {setting.rounds} interleaved rounds [quartiles]")  # fmt: skip
+    for row in result["variants"]:
+        print(f"  {row['variant']:10s} {row['ms_per_image']:9.3f} ms [{row['ms_q1']:.3f}-{row['ms_q3']:.3f}]  "
+              f"speed-up {row['speedup']:5.2f}x [{row['speedup_q1']:.2f}-{row['speedup_q3']:.2f}]  "
+              f"FLOPs ratio {row['flops_ratio']:5.2f}x ({row['speedup_of_flops_ratio']:.0%} of it)")  # fmt: skip
+
+
+def _time_layers(args: argparse.Namespace, variants: list[str], setting: timing.Setting) -> None:
+    """Per-layer breakdown (native implementation only, so once per layout)."""
+    if setting.implementation != "native":
+        return
+    table = pd.concat([timing.layer_times(args.model, variant, setting) for variant in ["orig", *variants]])
+    table = table.drop_duplicates(["variant", "layer"])
+    if args.out_dir:
+        table.to_csv(args.out_dir / f"{args.model}-layers-{setting.layout}-{setting.dtype}.csv", index=False)
+    if not args.json:
+        print(table.pivot(index="layer", columns="variant", values="ms_per_image").round(4).to_string())
 
 
 def _add_time(commands) -> None:
@@ -113,6 +133,8 @@ def _add_time(commands) -> None:
     command.add_argument("--compile", action="store_true", help="torch.compile every network first")
     command.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed passes per network")
     command.add_argument("--rounds", type=int, default=defaults.rounds, help="timed passes per network")
+    command.add_argument("--layers", action="store_true",
+                         help="also time each convolution (native implementation): where the time goes")  # fmt: skip
     command.add_argument("--out-dir", type=Path, help="write one JSON file per implementation and layout here")
     command.add_argument("--json", action="store_true", help="print one JSON object per implementation and layout")
     command.set_defaults(run=_time)

@@ -124,10 +124,14 @@ def _outputs(model: nn.Module, layers: Sequence[str]):
 
 
 def adjacent_moments(model: nn.Module, layers: Sequence[str], batches: Iterable[torch.Tensor],
-                     device: torch.device | str = "cpu") -> dict[tuple[str, str], PairMoments]:  # fmt: skip
-    """Stream ``batches`` of images through ``model``; running sums for each adjacent layer pair."""
+                     device: torch.device | str = "cpu", only: Sequence[str] | None = None,
+                     ) -> dict[tuple[str, str], PairMoments]:  # fmt: skip
+    """Stream ``batches`` of images through ``model``; running sums for each adjacent layer pair.
+
+    ``only`` keeps the pairs whose second layer is listed (e.g. the grouped ones), to save time.
+    """
     model = model.to(device).eval()
-    pairs = list(zip(layers[:-1], layers[1:]))
+    pairs = [(first, second) for first, second in zip(layers[:-1], layers[1:]) if only is None or second in only]
     moments: dict[tuple[str, str], PairMoments] = {}
     with _outputs(model, layers) as captured, torch.no_grad():
         for images in batches:

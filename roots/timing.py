@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -150,3 +150,88 @@ def results_table(directory: Path) -> pd.DataFrame:
     frame["setting"] = frame["implementation"] + " " + frame["layout"] + " " + frame["dtype"]
     frame.loc[frame["compiled"], "setting"] += " compiled"
     return frame
+
+
+def layer_times(model: str, variant: str, setting: Setting = Setting()) -> pd.DataFrame:
+    """Where the time of one variant goes: each convolution's time per image and FLOP rate.
+
+    Timed in eager mode with the native implementation (hooks around each convolution, the
+    device synchronised at both ends), so the rows are comparable between variants; ``other``
+    is the rest of a hook-free forward pass (pooling, ReLU, the classifier).
+    """
+    setting = replace(setting.check(), implementation="native", compile=False)
+    family = models.family(model)
+    device = devices.resolve(setting.device)
+    network = _network(model, variant, setting, device)
+    counted = {layer.name: layer.flops for layer in counting.count_layers(network, family.input_size)}
+    memory_format = torch.channels_last if setting.layout == "channels_last" else torch.contiguous_format
+    images = torch.randn(setting.batch, *family.input_size, device=device, dtype=DTYPES[setting.dtype])
+    images = images.contiguous(memory_format=memory_format)
+    seconds: dict[str, list[float]] = {name: [] for name in counted}
+    started: dict[str, float] = {}
+
+    def before(name):
+        def hook(_module, _inputs):
+            _synchronise(device)
+            started[name] = time.perf_counter()
+        return hook
+
+    def after(name):
+        def hook(_module, _inputs, _output):
+            _synchronise(device)
+            seconds[name].append((time.perf_counter() - started[name]) / setting.batch)
+        return hook
+
+    with torch.inference_mode():
+        for _ in range(setting.warmup):
+            network(images)
+        totals = [_sample(network, images, device, 1) for _ in range(setting.rounds)]
+        modules = dict(network.named_modules())
+        handles = [hook for name in counted for hook in (modules[name].register_forward_pre_hook(before(name)),
+                                                         modules[name].register_forward_hook(after(name)))]  # fmt: skip
+        for _ in range(setting.rounds):
+            network(images)
+        for handle in handles:
+            handle.remove()
+    rows = [{"layer": name.removesuffix(".0"), "flops": counted[name], "ms_per_image": statistics.median(times) * 1e3}
+            for name, times in seconds.items() if times]  # fmt: skip
+    rows.append({"layer": "other", "flops": 0,
+                 "ms_per_image": max(0.0, statistics.median(totals) * 1e3 - sum(row["ms_per_image"] for row in rows))})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "variant", variant)
+    frame["gflop_per_s"] = frame["flops"] / frame["ms_per_image"] / 1e6
+    return frame
+
+
+def layers_table(directory: Path) -> pd.DataFrame:
+    """Every per-layer breakdown (``roots time --layers --out-dir``) under ``directory``, with its folder."""
+    frames = [pd.read_csv(path).assign(model=path.name.split("-layers-")[0], where=path.parent.name,
+                                       setting=path.stem.split("-layers-")[1])  # fmt: skip
+              for path in sorted(Path(directory).rglob("*-layers-*.csv"))]  # fmt: skip
+    if not frames:
+        raise TimingError(f"no per-layer timings under {directory}: run `roots time --layers --out-dir`")
+    return pd.concat(frames, ignore_index=True)
+
+
+def where_time_goes(layers: pd.DataFrame) -> pd.DataFrame:
+    """Per variant of one breakdown: how much of its time the grouping can remove at all.
+
+    ``unchanged_ms`` is the time of the layers a variant leaves as Orig has them (same FLOPs)
+    plus everything that is not a convolution. ``bound`` is Orig's time over that: the
+    speed-up if the grouped layers took no time. ``at_orig_rate`` is the speed-up if each
+    grouped layer ran at the FLOP rate it has in Orig, i.e. time proportional to its FLOPs.
+    """
+    orig = layers[layers["variant"] == "orig"].set_index("layer")
+    rows = []
+    for variant, group in layers.groupby("variant", sort=False):
+        group = group.set_index("layer")
+        changed = group.index[(group["flops"] != orig["flops"].reindex(group.index)) & (group["flops"] > 0)]
+        unchanged_ms = group["ms_per_image"].drop(changed).sum()
+        scaled = (orig.loc[changed, "ms_per_image"] * group.loc[changed, "flops"] / orig.loc[changed, "flops"]).sum()
+        total = orig["ms_per_image"].sum()
+        rows.append({"variant": variant, "ms_per_image": group["ms_per_image"].sum(),
+                     "grouped_layers_ms": group.loc[changed, "ms_per_image"].sum(), "unchanged_ms": unchanged_ms,
+                     "flops_ratio": orig["flops"].sum() / group["flops"].sum(),
+                     "speedup": total / group["ms_per_image"].sum(), "at_orig_rate": total / (unchanged_ms + scaled),
+                     "bound": total / unchanged_ms})  # fmt: skip
+    return pd.DataFrame(rows)

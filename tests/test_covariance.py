@@ -103,3 +103,9 @@ def test_block_scores_cover_the_grouped_pairs_and_score_orig_with_the_same_block
         ("root-8", "conv1c-conv2a", 8), ("root-8", "conv2c-conv3a", 4)
     ]
     assert all(row["baseline_score"] > 0 and row["score_whitened"] > 0 for row in rows)
+
+
+def test_moments_can_be_limited_to_the_pairs_into_chosen_layers():
+    network = models.build("nin", "root-2").eval()
+    moments = covariance.adjacent_moments(network, NIN_SLOTS, [torch.randn(2, 3, 32, 32)], only=["conv2a", "conv3a"])
+    assert list(moments) == [("conv1c", "conv2a"), ("conv2c", "conv3a")]

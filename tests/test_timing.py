@@ -110,3 +110,17 @@ def test_several_implementations_and_layouts_write_one_file_each(tmp_path, capsy
     }
     with pytest.raises(timing.TimingError, match="no timing results under"):
         timing.results_table(tmp_path / "nothing")
+
+
+def test_per_layer_breakdown_explains_where_the_time_goes(tmp_path, capsys):
+    argv = ["time", "--model", "nin", "--variants", "root-8", "--batch", "2", "--rounds", "2", "--warmup", "1",
+            "--layers", "--out-dir", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    layers = timing.layers_table(tmp_path)
+    assert set(layers["variant"]) == {"orig", "root-8"} and "other" in set(layers["layer"])
+    assert layers.loc[layers["layer"] == "conv2a", "flops"].tolist() == [117_964_800, 14_745_600]
+    explained = timing.where_time_goes(layers).set_index("variant")
+    assert explained.loc["root-8", "flops_ratio"] == pytest.approx(2.153, abs=1e-3)
+    assert explained.loc["orig", "speedup"] == explained.loc["orig", "bound"] == 1.0  # Orig has nothing grouped
+    root8 = explained.loc["root-8"]
+    assert root8["grouped_layers_ms"] > 0 and root8["bound"] > root8["at_orig_rate"] > 0
