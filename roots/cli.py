@@ -8,8 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from roots import counting, data, implementations, models, schedules, timing, train
 from roots import device as devices
 from roots.errors import RootsError
@@ -108,8 +106,7 @@ def _time_layers(args: argparse.Namespace, variants: list[str], setting: timing.
     """Per-layer breakdown (native implementation only, so once per layout)."""
     if setting.implementation != "native":
         return
-    table = pd.concat([timing.layer_times(args.model, variant, setting) for variant in ["orig", *variants]])
-    table = table.drop_duplicates(["variant", "layer"])
+    table = timing.layer_times(args.model, variants, setting)
     if args.out_dir:
         table.to_csv(args.out_dir / f"{args.model}-layers-{setting.layout}-{setting.dtype}.csv", index=False)
     if not args.json:

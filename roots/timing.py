@@ -152,53 +152,74 @@ def results_table(directory: Path) -> pd.DataFrame:
     return frame
 
 
-def layer_times(model: str, variant: str, setting: Setting = Setting()) -> pd.DataFrame:
-    """Where the time of one variant goes: each convolution's time per image and FLOP rate.
+class _LayerClock:
+    """Forward hooks that time each named module of a network, the device synchronised around it."""
 
-    Timed in eager mode with the native implementation (hooks around each convolution, the
-    device synchronised at both ends), so the rows are comparable between variants; ``other``
-    is the rest of a hook-free forward pass (pooling, ReLU, the classifier).
+    def __init__(self, network: torch.nn.Module, names: list[str], device: torch.device, batch: int) -> None:
+        self.seconds: dict[str, list[float]] = {name: [] for name in names}
+        self._started: dict[str, float] = {}
+        modules = dict(network.named_modules())
+        self._handles = []
+        for name in names:
+            self._handles.append(modules[name].register_forward_pre_hook(self._before(name, device)))
+            self._handles.append(modules[name].register_forward_hook(self._after(name, device, batch)))
+
+    def _before(self, name, device):
+        def hook(_module, _inputs):
+            _synchronise(device)
+            self._started[name] = time.perf_counter()
+
+        return hook
+
+    def _after(self, name, device, batch):
+        def hook(_module, _inputs, _output):
+            _synchronise(device)
+            self.seconds[name].append((time.perf_counter() - self._started[name]) / batch)
+
+        return hook
+
+
+def layer_times(model: str, variants: list[str], setting: Setting = Setting()) -> pd.DataFrame:
+    """Where the time goes: each convolution's time per image, for Orig and ``variants``.
+
+    Eager mode with the native implementation; hooks time each convolution with the device
+    synchronised at both ends. As in ``measure``, the variants take turns round by round, so
+    a noisy machine does not favour one. ``other`` is the rest of a hook-free pass (pooling,
+    ReLU, the classifier), timed in the same rounds.
     """
     setting = replace(setting.check(), implementation="native", compile=False)
     family = models.family(model)
+    variants = ["orig"] + [variant for variant in dict.fromkeys(variants) if variant != "orig"]
     device = devices.resolve(setting.device)
-    network = _network(model, variant, setting, device)
-    counted = {layer.name: layer.flops for layer in counting.count_layers(network, family.input_size)}
     memory_format = torch.channels_last if setting.layout == "channels_last" else torch.contiguous_format
     images = torch.randn(setting.batch, *family.input_size, device=device, dtype=DTYPES[setting.dtype])
     images = images.contiguous(memory_format=memory_format)
-    seconds: dict[str, list[float]] = {name: [] for name in counted}
-    started: dict[str, float] = {}
-
-    def before(name):
-        def hook(_module, _inputs):
-            _synchronise(device)
-            started[name] = time.perf_counter()
-        return hook
-
-    def after(name):
-        def hook(_module, _inputs, _output):
-            _synchronise(device)
-            seconds[name].append((time.perf_counter() - started[name]) / setting.batch)
-        return hook
-
+    networks = {variant: _network(model, variant, setting, device) for variant in variants}
+    counted = {variant: {layer.name: layer.flops for layer in counting.count_layers(network, family.input_size)}
+               for variant, network in networks.items()}  # fmt: skip
+    totals: dict[str, list[float]] = {variant: [] for variant in variants}
     with torch.inference_mode():
-        for _ in range(setting.warmup):
-            network(images)
-        totals = [_sample(network, images, device, 1) for _ in range(setting.rounds)]
-        modules = dict(network.named_modules())
-        handles = [hook for name in counted for hook in (modules[name].register_forward_pre_hook(before(name)),
-                                                         modules[name].register_forward_hook(after(name)))]  # fmt: skip
-        for _ in range(setting.rounds):
-            network(images)
-        for handle in handles:
-            handle.remove()
-    rows = [{"layer": name.removesuffix(".0"), "flops": counted[name], "ms_per_image": statistics.median(times) * 1e3}
-            for name, times in seconds.items() if times]  # fmt: skip
-    rows.append({"layer": "other", "flops": 0,
-                 "ms_per_image": max(0.0, statistics.median(totals) * 1e3 - sum(row["ms_per_image"] for row in rows))})  # fmt: skip
+        for network in networks.values():
+            for _ in range(setting.warmup):
+                network(images)
+        for round_index in range(setting.rounds):  # hook-free passes for the totals
+            shift = round_index % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                totals[variant].append(_sample(networks[variant], images, device, 1))
+        clocks = {variant: _LayerClock(networks[variant], list(counted[variant]), device, setting.batch)
+                  for variant in variants}  # fmt: skip
+        for round_index in range(setting.rounds):
+            shift = round_index % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                networks[variant](images)
+    rows = []
+    for variant in variants:
+        timed = [{"variant": variant, "layer": name.removesuffix(".0"), "flops": counted[variant][name],
+                  "ms_per_image": statistics.median(times) * 1e3}
+                 for name, times in clocks[variant].seconds.items() if times]  # fmt: skip
+        rest = statistics.median(totals[variant]) * 1e3 - sum(row["ms_per_image"] for row in timed)
+        rows += timed + [{"variant": variant, "layer": "other", "flops": 0, "ms_per_image": max(0.0, rest)}]
     frame = pd.DataFrame(rows)
-    frame.insert(0, "variant", variant)
     frame["gflop_per_s"] = frame["flops"] / frame["ms_per_image"] / 1e6
     return frame
 
