@@ -14,10 +14,10 @@ from roots.errors import RootsError
 
 
 def _list(args: argparse.Namespace) -> None:
-    for family in models.FAMILIES.values():
-        print(f"{family.name:10s} {family.title}")
-        print(f"{'':10s} variants: {', '.join(family.variants())}")
-        print(f"{'':10s} slots for --groups: {', '.join(family.slots())}")
+    for family in models.ALL_FAMILIES.values():
+        print(f"{family.name:16s} {family.title}")
+        print(f"{'':16s} variants: {', '.join(family.variants())}")
+        print(f"{'':16s} slots for --groups: {', '.join(family.slots())}")
 
 
 def _profile(args: argparse.Namespace) -> None:
@@ -42,23 +42,27 @@ def _train(args: argparse.Namespace) -> None:
     run = train.Run(**{field.name: getattr(args, field.name) for field in dataclasses.fields(train.Run)})
     recipe = train.Recipe(**{field.name: getattr(args, field.name) for field in dataclasses.fields(train.Recipe)})
     metrics = train.train(run, recipe)
-    print(f"{run.out}: test accuracy {metrics['test_accuracy']:.2%} after {metrics['epochs']} epochs, "
+    print(f"{run.out}: test accuracy {metrics['test_accuracy']:.2%} (top-5 {metrics['test_top5_accuracy']:.2%}) "
+          f"after {metrics['epochs']} epochs, "
           f"{metrics['images_per_second']:,.0f} img/s on {metrics['device']['name']}")  # fmt: skip
 
 
-def _add_train(commands) -> None:
+def _add_train(commands, recipe_defaults: dict) -> None:
     command = commands.add_parser(
         "train", help="train one variant (resumes an interrupted run; torchrun for several GPUs)",
         description="Train one variant; run again with the same options to resume after an interruption. "
         "Several GPUs: torchrun --nproc-per-node N -m roots train ...",
     )  # fmt: skip
-    command.add_argument("--model", default="nin", help=f"one of: {', '.join(models.FAMILIES)}")
+    command.add_argument("--model", default="nin", help=f"one of: {', '.join(models.ALL_FAMILIES)}")
     command.add_argument("--variant", default="orig", help="a named variant (see `roots list`)")
     command.add_argument("--groups", help="your own schedule instead, e.g. conv2a=4,conv3a=2")
     command.add_argument("--seed", type=int, default=0)
     command.add_argument("--data", default="data/cifar10", help="prepared CIFAR-10 folder, or ImageFolder root")
     command.add_argument("--out", default="runs/nin/orig-s0", help="folder for checkpoint, metrics.json, model.pt")
     command.add_argument("--device", default="auto", help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
+    command.add_argument("--recipe", metavar="FILE:SECTION",
+                         help="defaults for the options below from a YAML section, e.g. params.yaml:imagenet_train; "
+                         "options given on the command line still win")  # fmt: skip
     for field in dataclasses.fields(train.Recipe):
         # both spellings: --batch-size by hand, --batch_size from dvc.yaml's ${dict} unpacking
         names = sorted({f"--{field.name.replace('_', '-')}", f"--{field.name}"})
@@ -67,7 +71,7 @@ def _add_train(commands) -> None:
         else:
             kind = {"int": int, "float": float}.get(field.type, str)
             command.add_argument(*names, type=kind, default=field.default, help=f"default {field.default}")
-    command.set_defaults(run=_train)
+    command.set_defaults(run=_train, **recipe_defaults)
 
 
 def _time(args: argparse.Namespace) -> None:
@@ -115,7 +119,7 @@ def _time_layers(args: argparse.Namespace, variants: list[str], setting: timing.
 
 def _add_time(commands) -> None:
     command = commands.add_parser("time", help="per-image forward time of variants, interleaved, with speed-ups")
-    command.add_argument("--model", required=True, help=f"one of: {', '.join(models.FAMILIES)}")
+    command.add_argument("--model", required=True, help=f"one of: {', '.join(models.ALL_FAMILIES)}")
     command.add_argument("--variants", default="all", help="comma-separated named variants, or all (Orig is always added)")
     defaults = timing.Setting()
     command.add_argument("--device", default=defaults.device, help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
@@ -137,12 +141,12 @@ def _add_time(commands) -> None:
     command.set_defaults(run=_time)
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="roots", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="families and their named variants").set_defaults(run=_list)
     profile = commands.add_parser("profile", help="FLOPs and params of one variant")
-    profile.add_argument("--model", required=True, help=f"one of: {', '.join(models.FAMILIES)}")
+    profile.add_argument("--model", required=True, help=f"one of: {', '.join(models.ALL_FAMILIES)}")
     profile.add_argument("--variant", default="orig", help="a named variant (see `roots list`)")
     profile.add_argument("--groups", help="your own schedule instead, e.g. conv2a=4,conv3a=2")
     profile.add_argument("--json", action="store_true", help="print one JSON object")
@@ -152,14 +156,22 @@ def parser() -> argparse.ArgumentParser:
                          help="cifar-10-python.tar.gz (official) or cifar10-jpeg.tar.gz (offline copy)")  # fmt: skip
     prepare.add_argument("--out", type=Path, default=Path("data/cifar10"), help="folder for the decoded arrays")
     prepare.set_defaults(run=_prepare_data)
-    _add_train(commands)
+    _add_train(commands, recipe_defaults or {})
     _add_time(commands)
     return main
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; ``train --recipe FILE:SECTION`` makes that section the train options' defaults."""
     args = parser().parse_args(argv)
+    if getattr(args, "recipe", None):
+        args = parser(train.recipe_section(args.recipe)).parse_args(argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
+        args = parse_args(argv)
         args.run(args)
     except RootsError as error:
         print(f"roots: error: {error}", file=sys.stderr)

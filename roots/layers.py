@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from roots.errors import RootsError
+from roots.errors import RootsError, UnknownNameError
+
+# The first layers of an ILSVRC network: its own, for 224x224 images, or the CIFAR-10 proxy's,
+# for 32x32 images (the builders in ``roots.models`` say what each replaces).
+STEMS = ("imagenet", "cifar")
 
 
 class GroupCountError(RootsError):
@@ -27,6 +31,12 @@ def check_groups(name: str, in_channels: int, out_channels: int, groups: int) ->
                 f"{name}: {groups} groups do not divide its {channels} {what} channels "
                 f"(choose a divisor of {channels})"
             )
+
+
+def check_stem(stem: str) -> str:
+    if stem not in STEMS:
+        raise UnknownNameError(f"unknown stem {stem!r}; choose one of: {', '.join(STEMS)}")
+    return stem
 
 
 class ConvBN(nn.Sequential):

@@ -35,7 +35,8 @@ def table(runs_dir: Path) -> pd.DataFrame:
         run = json.loads(path.read_text())
         rows.append({
             "run": path.parent.name, "model": run["model"], "variant": run["variant"], "seed": run["seed"],
-            "test_accuracy": run["test_accuracy"], "flops": run["flops"], "params": run["params"],
+            "test_accuracy": run["test_accuracy"], "test_top5_accuracy": run["test_top5_accuracy"],
+            "flops": run["flops"], "params": run["params"],
             "epochs": run["epochs"], "train_images": run["train_images"], "test_images": run["test_images"],
             "images_per_second": run["images_per_second"], "train_seconds": run["train_seconds"],
             "device": run["device"]["name"], "precision": run["precision"], "data": run["data"]["name"],

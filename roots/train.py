@@ -15,12 +15,13 @@ import math
 import os
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -29,6 +30,7 @@ from roots.errors import RootsError
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet's side heads (Szegedy et al.)
+TOP_K = 5  # the ILSVRC tables' second accuracy column
 CHECKPOINT, METRICS, WEIGHTS = "checkpoint.pt", "metrics.json", "model.pt"
 
 
@@ -66,6 +68,23 @@ class Run:
 
 class TrainingError(RootsError):
     """Settings that cannot train, e.g. a batch larger than the training set."""
+
+
+def recipe_section(spec: str) -> dict:
+    """The recipe keys of ``FILE:SECTION`` of a YAML file, e.g. ``params.yaml:imagenet_train``."""
+    path, _, section = spec.rpartition(":")
+    if not path or not section:
+        raise TrainingError(f"--recipe takes FILE:SECTION, e.g. params.yaml:imagenet_train; got {spec!r}")
+    if not Path(path).is_file():
+        raise TrainingError(f"--recipe {spec}: no file {path}")
+    content = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(content.get(section), dict):
+        raise TrainingError(f"--recipe {spec}: {path} has no section {section!r}")
+    known = {field.name for field in fields(Recipe)}
+    unknown = sorted(set(content[section]) - known)
+    if unknown:
+        raise TrainingError(f"--recipe {spec}: unknown keys {', '.join(unknown)}; a recipe has: {', '.join(sorted(known))}")
+    return dict(content[section])
 
 
 def _precision(name: str, device: torch.device) -> str:
@@ -127,11 +146,12 @@ class _Processes:
         return stacked.tolist()
 
 
-def _evaluate(model, data, processes: _Processes, amp_dtype, channels_last: bool) -> tuple[float, float]:
-    """Top-1 accuracy and mean loss on the whole test set (shared out among processes)."""
+def _evaluate(model, data, processes: _Processes, amp_dtype, channels_last: bool) -> tuple[float, float, float]:
+    """Top-1 and top-5 accuracy and mean loss on the whole test set (shared out among processes)."""
     model.eval()
+    top = min(TOP_K, data.num_classes)
     zero = torch.zeros((), device=data.device, dtype=torch.float64)
-    loss_sum, correct, seen = zero.clone(), zero.clone(), zero.clone()
+    loss_sum, correct, correct_top, seen = zero.clone(), zero.clone(), zero.clone(), zero.clone()
     with torch.no_grad(), torch.autocast(data.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         for images, labels in data.test_batches(processes.rank, processes.world):
             if channels_last:
@@ -139,9 +159,10 @@ def _evaluate(model, data, processes: _Processes, amp_dtype, channels_last: bool
             logits = model(images)
             loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
             correct += (logits.argmax(1) == labels).sum()
+            correct_top += (logits.topk(top, dim=1).indices == labels[:, None]).any(dim=1).sum()
             seen += len(labels)
-    loss_sum, correct, seen = processes.sum(loss_sum, correct, seen)
-    return correct / seen, loss_sum / seen
+    loss_sum, correct, correct_top, seen = processes.sum(loss_sum, correct, correct_top, seen)
+    return correct / seen, correct_top / seen, loss_sum / seen
 
 
 def _resume(path: Path, identity: dict, device: torch.device) -> dict | None:
@@ -232,10 +253,11 @@ def _train(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
             seen += len(labels)
         loss_sum, correct, seen = processes.sum(loss_sum, correct, seen)  # waits for the device
         train_seconds = time.perf_counter() - tick
-        test_accuracy, test_loss = _evaluate(model, data, processes, amp_dtype, recipe.channels_last)
+        test_accuracy, test_top5, test_loss = _evaluate(model, data, processes, amp_dtype, recipe.channels_last)
         history.append({
             "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-            "test_accuracy": test_accuracy, "test_loss": test_loss, "lr": scheduler.get_last_lr()[0],
+            "test_accuracy": test_accuracy, "test_top5_accuracy": test_top5, "test_loss": test_loss,
+            "lr": scheduler.get_last_lr()[0],
             "train_seconds": train_seconds, "images": int(seen),
         })  # fmt: skip
         if processes.rank == 0:
@@ -258,13 +280,14 @@ def _metrics(run, recipe, precision, processes, device, data, history, wall_seco
     family, schedule = models.resolve(run.model, run.variant, run.groups)
     counts = counting.profile(run.model, run.variant, run.groups)
     train_seconds = sum(epoch["train_seconds"] for epoch in history)
-    last = history[-1] if history else {"test_accuracy": math.nan, "test_loss": math.nan}
+    last = history[-1] if history else dict.fromkeys(("test_accuracy", "test_top5_accuracy", "test_loss"), math.nan)
     return {
         "model": family.name,
         "variant": run.variant if run.groups is None else schedules.label(schedule),
         "groups": schedule,
         "seed": run.seed,
         "test_accuracy": last["test_accuracy"],
+        "test_top5_accuracy": last["test_top5_accuracy"],
         "test_loss": last["test_loss"],
         "epochs": len(history),
         "num_classes": data.num_classes,

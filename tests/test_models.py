@@ -85,3 +85,37 @@ def test_builders_use_he_initialisation(name):
     conv = next(m for m in models.build(name).modules() if isinstance(m, torch.nn.Conv2d) and m.weight.numel() > 10_000)
     fan_in = conv.weight[0].numel()
     assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.1)
+
+
+PROXY_GRIDS = {  # the layers whose grids the 32x32 stem sets: (output size, kernel)
+    "resnet50-cifar": {"conv1.0": (32, 3), "stages.res2.res2_1.spatial.0": (32, 3), "stages.res5.res5_3.spatial.0": (4, 3)},
+    "resnet200-cifar": {"conv1.0": (32, 3), "stages.res3.res3_1.spatial.0": (16, 3)},
+    "googlenet-cifar": {"stem.conv1.0": (32, 3), "body.inception3a.branch5x5.1.0": (32, 5),
+                        "body.inception4a.branch5x5.1.0": (16, 5), "body.inception5b.branch5x5.1.0": (8, 5)},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(models.PROXIES))
+def test_proxies_take_32x32_images_and_the_paper_familys_schedules(name):
+    proxy = models.family(name)
+    assert proxy.input_size == (3, 32, 32) and proxy.variants() == models.family(proxy.proxy_of).variants()
+    sizes = _sizes(name, "root-8")
+    for layer, expected in PROXY_GRIDS[name].items():
+        assert sizes[layer][:2] == expected
+    model = models.build(name, "root-8").eval()
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_a_proxy_changes_only_the_stem_and_the_classes():
+    """Every root module of the ILSVRC network is there, with the same groups and shapes."""
+    for name, proxy in models.PROXIES.items():
+        paper, ours = (models.build(family, "root-8").named_parameters() for family in (proxy.proxy_of, name))
+        paper, ours = dict(paper), dict(ours)
+        differ = {key for key in paper if paper[key].shape != ours.get(key, torch.empty(0)).shape}
+        differ |= set(paper) ^ set(ours)
+        assert all(key.startswith(("conv1", "stem.conv1", "fc", "aux")) for key in differ), sorted(differ)
+
+
+def test_an_unknown_stem_is_refused():
+    with pytest.raises(UnknownNameError, match="unknown stem 'mnist'; choose one of: imagenet, cifar"):
+        models.family("resnet50").build(schedules.named("resnet50", "orig"), stem="mnist")

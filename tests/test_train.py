@@ -5,36 +5,42 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from roots import loaders, runs, train
-from roots.cli import main
+from roots.cli import main, parse_args
 from roots.data import DataError
 from roots.device import DeviceError
 
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 TINY = train.Recipe(epochs=3, batch_size=40, lr=0.05, warmup=0.3, workers=0)
 
 
-@pytest.fixture(scope="module")
-def tiny_cifar(tmp_path_factory):
-    """A prepared folder of 16x16 images whose class sets the colour: learnable in a few steps."""
-    folder = tmp_path_factory.mktemp("data") / "cifar10"
+def _tiny_cifar(folder, size):
+    """A prepared folder of images whose class sets the colour: learnable in a few steps."""
     folder.mkdir()
     rng = np.random.default_rng(0)
     palette = rng.integers(0, 256, (10, 3))
     for split, per_class in (("train", 12), ("test", 6)):
         labels = np.repeat(np.arange(10), per_class)  # class-sorted, like the prepared JPEG copy
-        noise = rng.normal(0, 30, (len(labels), 16, 16, 3))
+        noise = rng.normal(0, 30, (len(labels), size, size, 3))
         images = np.clip(palette[labels][:, None, None, :] + noise, 0, 255).astype(np.uint8)
         np.save(folder / f"{split}_images.npy", images)
         np.save(folder / f"{split}_labels.npy", labels)
     (folder / "source.json").write_text(json.dumps({"name": "tiny", "filename": "-", "algorithm": "-", "digest": "-",
                                                     "description": "synthetic test set"}))  # fmt: skip
     return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar(tmp_path_factory):
+    return _tiny_cifar(tmp_path_factory.mktemp("data") / "cifar10", size=16)
 
 
 def _run(tiny_cifar, out, **changes):
@@ -46,6 +52,7 @@ def test_tiny_run_learns_and_writes_its_metrics_and_weights(tiny_cifar, tmp_path
     losses = [epoch["train_loss"] for epoch in metrics["history"]]
     assert losses[-1] < losses[0]
     assert metrics["test_accuracy"] > 0.3  # chance is 0.1
+    assert metrics["test_accuracy"] <= metrics["test_top5_accuracy"] <= 1
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in ("test_accuracy", "history", "epochs", "train_seconds", "images_per_second", "device", "seed",
                 "data", "git_commit", "flops", "params", "recipe"):  # fmt: skip
@@ -136,10 +143,46 @@ def test_imagefolder_path_trains_end_to_end(tmp_path):
     assert images.shape == (4, 3, 224, 224) and data.num_classes == 2
     first, second = (torch.cat([batch for batch, _ in data.test_batches()]) for _ in range(2))
     assert torch.equal(first, second)  # centre crops: evaluation is deterministic
-    recipe = train.Recipe(epochs=1, batch_size=4, workers=0)
-    metrics = train.train(train.Run(model="resnet50", data=str(tmp_path), out=str(tmp_path / "run"), device="cpu"),
-                          recipe)  # fmt: skip
+    # the README's ILSVRC command: the recipe of params.yaml, shrunk on the command line
+    argv = ["train", "--model", "resnet50", "--variant", "root-64", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+            "--device", "cpu", "--recipe", f"{PARAMS}:imagenet_train", "--epochs", "1", "--batch-size", "4",
+            "--workers", "0"]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["data"]["name"] == "imagefolder" and metrics["test_images"] == 4 and metrics["epochs"] == 1
+    assert metrics["test_top5_accuracy"] == 1.0  # two classes: top-5 holds every one
+    imagenet = yaml.safe_load(PARAMS.read_text())["imagenet_train"]
+    assert metrics["recipe"] == {**imagenet, "epochs": 1, "batch_size": 4, "workers": 0}
+
+
+def test_a_recipe_section_sets_defaults_and_the_command_line_wins(tmp_path):
+    (tmp_path / "recipes.yaml").write_text("fast: {epochs: 7, lr: 0.3, nesterov: false}\n")
+    args = parse_args(["train", "--recipe", f"{tmp_path}/recipes.yaml:fast", "--lr", "0.01"])
+    assert (args.epochs, args.lr, args.nesterov, args.batch_size) == (7, 0.01, False, train.Recipe.batch_size)
+
+
+@pytest.mark.parametrize(
+    ("content", "spec", "message"),
+    [("fast: {epochs: 7}", "recipes.yaml", "--recipe takes FILE:SECTION"),
+     ("fast: {epochs: 7}", "missing.yaml:fast", "no file"),
+     ("fast: {epochs: 7}", "recipes.yaml:slow", "has no section 'slow'"),
+     ("fast: {epochs: 7, learning_rate: 1}", "recipes.yaml:fast", "unknown keys learning_rate; a recipe has: batch_size")],
+)  # fmt: skip
+def test_a_bad_recipe_gives_one_clear_line(tmp_path, capsys, monkeypatch, content, spec, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipes.yaml").write_text(content + "\n")
+    assert main(["train", "--recipe", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("roots: error: ") and message in err
+
+
+def test_a_proxy_trains_on_cifar_images(tmp_path):
+    """The CIFAR-10 proxy of GoogLeNet: 32x32 stem, side heads in the loss, 10 classes."""
+    data = _tiny_cifar(tmp_path / "cifar10", size=32)
+    metrics = train.train(train.Run(model="googlenet-cifar", variant="root-16", data=str(data),
+                                    out=str(tmp_path / "run"), device="cpu"), replace(TINY, epochs=1))  # fmt: skip
+    assert metrics["model"] == "googlenet-cifar" and metrics["groups"]["inc3_5x5"] == 8
+    assert runs.model(tmp_path / "run")(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 
 
 @pytest.mark.parametrize(

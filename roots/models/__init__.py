@@ -1,9 +1,11 @@
-"""The four architecture families of the paper, each built from a group schedule."""
+"""The four architecture families of the paper, each built from a group schedule, and the
+CIFAR-10 proxies of its three ILSVRC families (the same networks with a 32x32 stem)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 from torch import nn
 
@@ -20,7 +22,8 @@ class Family:
 
     ``params_convention`` names what the paper's parameter column of that table counts
     (see ``roots.counting.PARAM_CONVENTIONS``); ``count_kwargs`` are passed to ``forward``
-    when counting, e.g. to include GoogLeNet's training-time auxiliary heads.
+    when counting, e.g. to include GoogLeNet's training-time auxiliary heads. A proxy
+    (``proxy_of``) takes the group schedules of the paper family it stands in for.
     """
 
     name: str
@@ -30,12 +33,17 @@ class Family:
     paper_table: int
     params_convention: str
     count_kwargs: Mapping[str, object] = field(default_factory=dict)
+    proxy_of: str | None = None
+
+    @property
+    def schedule_family(self) -> str:
+        return self.proxy_of or self.name
 
     def variants(self) -> list[str]:
-        return schedules.variants(self.name)
+        return schedules.variants(self.schedule_family)
 
     def slots(self) -> tuple[str, ...]:
-        return schedules.slots(self.name)
+        return schedules.slots(self.schedule_family)
 
 
 FAMILIES: dict[str, Family] = {
@@ -50,17 +58,35 @@ FAMILIES: dict[str, Family] = {
     )
 }
 
+# The ILSVRC families on CIFAR-10 (no ImageNet here): the paper's schedules, a 32x32 stem, 10 classes.
+PROXIES: dict[str, Family] = {
+    f"{paper.name}-cifar": Family(
+        f"{paper.name}-cifar",
+        f"{paper.title.removesuffix(' (ILSVRC)')}, 32x32 stem (CIFAR-10 proxy)",
+        partial(paper.build, stem="cifar", num_classes=10),
+        (3, 32, 32),
+        paper.paper_table,
+        paper.params_convention,
+        paper.count_kwargs,
+        proxy_of=paper.name,
+    )
+    for paper in FAMILIES.values()
+    if paper.name != "nin"
+}
+ALL_FAMILIES: dict[str, Family] = {**FAMILIES, **PROXIES}
+
 
 def family(name: str) -> Family:
-    if name not in FAMILIES:
-        raise UnknownNameError(f"unknown model {name!r}; choose one of: {', '.join(FAMILIES)}")
-    return FAMILIES[name]
+    if name not in ALL_FAMILIES:
+        raise UnknownNameError(f"unknown model {name!r}; choose one of: {', '.join(ALL_FAMILIES)}")
+    return ALL_FAMILIES[name]
 
 
 def resolve(model: str, variant: str = "orig", groups: str | None = None) -> tuple[Family, schedules.Schedule]:
     """The family and schedule of a named variant, or of a user's ``groups="slot=g,..."``."""
     chosen = family(model)
-    schedule = schedules.parse(chosen.name, groups) if groups is not None else schedules.named(chosen.name, variant)
+    table = chosen.schedule_family
+    schedule = schedules.parse(table, groups) if groups is not None else schedules.named(table, variant)
     return chosen, schedule
 
 

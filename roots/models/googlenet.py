@@ -3,6 +3,12 @@
 Unlike torchvision's ``googlenet`` this keeps the true 5x5 convolutions of the original and
 both auxiliary classifiers, and uses BatchNorm without scale and bias (paper, Sec. 4.4)
 in place of local response normalisation.
+
+``stem="cifar"`` builds the CIFAR-10 proxy: conv1 becomes 3x3/1 and pools 1 and 2 go, so a
+32x32 image enters inception 3 at 32x32; pools 3 and 4 then need no padding to bring
+inception 4 to 16x16 and inception 5 to 8x8, and the classifier and side heads see the same
+2x2 and 5x5 grids (the same layers) as the ILSVRC network. Every inception module, and so
+every root module, is unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from roots.layers import ConvBN, he_init
+from roots.layers import ConvBN, check_stem, he_init
 
 GOOGLENET_SLOTS = (
     "conv1", "conv2_1x1", "conv2_3x3",
@@ -86,24 +92,24 @@ class AuxClassifier(nn.Sequential):
 class GoogLeNet(nn.Module):
     """Returns logits; in training mode also the two auxiliary logits (weighted 0.3 in the loss)."""
 
-    def __init__(self, groups: Mapping[str, int], num_classes: int = 1000) -> None:
+    def __init__(self, groups: Mapping[str, int], num_classes: int = 1000, stem: str = "imagenet") -> None:
         super().__init__()
-        stem = lambda name, c_in, c_out, k, stride=1: ConvBN(name, c_in, c_out, k, stride, groups[name], affine=False)  # noqa: E731
-        self.stem = nn.Sequential(
-            OrderedDict(
-                conv1=stem("conv1", 3, 64, 7, 2),
-                pool1=_pool(),
-                conv2_1x1=stem("conv2_1x1", 64, 64, 1),
-                conv2_3x3=stem("conv2_3x3", 64, 192, 3),
-                pool2=_pool(),
-            )
-        )
+        imagenet = check_stem(stem) == "imagenet"
+        conv = lambda name, c_in, c_out, k, stride=1: ConvBN(name, c_in, c_out, k, stride, groups[name], affine=False)  # noqa: E731
+        layers = OrderedDict(conv1=conv("conv1", 3, 64, 7, 2) if imagenet else conv("conv1", 3, 64, 3))
+        if imagenet:
+            layers["pool1"] = _pool()
+        layers["conv2_1x1"] = conv("conv2_1x1", 64, 64, 1)
+        layers["conv2_3x3"] = conv("conv2_3x3", 64, 192, 3)
+        if imagenet:
+            layers["pool2"] = _pool()
+        self.stem = nn.Sequential(layers)
         channels = 192
         body: OrderedDict[str, nn.Module] = OrderedDict()
         aux: OrderedDict[str, nn.Module] = OrderedDict()
         for name in INCEPTION_FILTERS:
             if name in ("4a", "5a"):
-                body[f"pool{name[0]}"] = _pool(padding=1)
+                body[f"pool{name[0]}"] = _pool(padding=1 if imagenet else 0)
             block = Inception(name, channels, groups)
             body[f"inception{name}"] = block
             channels = block.out_channels
@@ -129,5 +135,5 @@ class GoogLeNet(nn.Module):
         return (logits, *aux_logits) if with_aux else logits
 
 
-def build_googlenet(groups: Mapping[str, int], num_classes: int = 1000) -> GoogLeNet:
-    return GoogLeNet(groups, num_classes)
+def build_googlenet(groups: Mapping[str, int], num_classes: int = 1000, stem: str = "imagenet") -> GoogLeNet:
+    return GoogLeNet(groups, num_classes, stem)

@@ -3,6 +3,11 @@
 The paper's Table 3 gives one group count per stage for the 1x1 and one for the 3x3
 convolutions of every bottleneck; a grouped 3x3 followed by the block's expanding 1x1 is
 the root module.
+
+``stem="cifar"`` builds the CIFAR-10 proxy: the 7x7/2 convolution and the 3x3/2 max pool,
+which would shrink a 32x32 image to 8x8 before the first block, become one 3x3/1
+convolution, so the four stages run at 32, 16, 8 and 4 pixels (as in He et al.'s own CIFAR
+networks); every block, and so every root module, is unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from roots.layers import ConvBN, he_init
+from roots.layers import ConvBN, check_stem, he_init
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 EXPANSION = 4
@@ -63,10 +68,15 @@ class ResNet(nn.Module):
         groups: Mapping[str, int],
         stride_on: str,
         num_classes: int = 1000,
+        stem: str = "imagenet",
     ) -> None:
         super().__init__()
-        self.conv1 = ConvBN("conv1", 3, 64, 7, stride=2, groups=groups["conv1"])
-        self.pool1 = nn.MaxPool2d(3, stride=2, padding=1)
+        if check_stem(stem) == "imagenet":
+            self.conv1 = ConvBN("conv1", 3, 64, 7, stride=2, groups=groups["conv1"])
+            self.pool1 = nn.MaxPool2d(3, stride=2, padding=1)
+        else:
+            self.conv1 = ConvBN("conv1", 3, 64, 3, groups=groups["conv1"])
+            self.pool1 = nn.Identity()
         channels = 64
         stages: OrderedDict[str, nn.Module] = OrderedDict()
         for stage, (width, n_blocks) in enumerate(zip(STAGE_WIDTHS, blocks_per_stage), start=2):
@@ -89,9 +99,9 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-def build_resnet50(groups: Mapping[str, int], num_classes: int = 1000) -> ResNet:
-    return ResNet((3, 4, 6, 3), groups, stride_on="reduce", num_classes=num_classes)
+def build_resnet50(groups: Mapping[str, int], num_classes: int = 1000, stem: str = "imagenet") -> ResNet:
+    return ResNet((3, 4, 6, 3), groups, stride_on="reduce", num_classes=num_classes, stem=stem)
 
 
-def build_resnet200(groups: Mapping[str, int], num_classes: int = 1000) -> ResNet:
-    return ResNet((3, 24, 36, 3), groups, stride_on="spatial", num_classes=num_classes)
+def build_resnet200(groups: Mapping[str, int], num_classes: int = 1000, stem: str = "imagenet") -> ResNet:
+    return ResNet((3, 24, 36, 3), groups, stride_on="spatial", num_classes=num_classes, stem=stem)
