@@ -1,13 +1,14 @@
-"""Our counts beside the paper's: the tables the architectures notebook shows."""
+"""Our numbers beside the paper's: counts, accuracies and speed-ups, as the notebooks show them."""
 
 from __future__ import annotations
 
 import re
 from functools import cache
+from pathlib import Path
 
 import pandas as pd
 
-from roots import counting, models, paper, schedules
+from roots import counting, models, paper, runs, schedules
 
 # Which schedule slot a counted layer belongs to, by its module name; None for layers no
 # table groups (projections, auxiliary heads, classifiers).
@@ -141,15 +142,17 @@ def accuracy_vs_paper(runs: pd.DataFrame, table: int) -> pd.DataFrame:
     """Test accuracy of our trained runs (mean, std and count over seeds) beside a paper table.
 
     One row per variant the paper reports, in its order; a variant we have not trained keeps
-    the paper's numbers and empty ones of ours. ``*_vs_orig`` is the difference to Orig's
-    mean, the quantity the paper's claims are about (absolute accuracies depend on budget).
+    the paper's numbers and empty ones of ours (all of ours are empty when ``runs`` has no
+    rows). ``*_vs_orig`` is the difference to Orig's mean, the quantity the paper's claims
+    are about (absolute accuracies depend on budget). Accuracies are top-1.
     """
     ours = runs.groupby("variant").agg(
         accuracy=("test_accuracy", "mean"), accuracy_std=("test_accuracy", "std"), seeds=("seed", "count"),
-        flops=("flops", "first"), params=("params", "first"),
+        top5_accuracy=("test_top5_accuracy", "mean"), flops=("flops", "first"), params=("params", "first"),
     )  # fmt: skip
-    reported = paper.table_rows(table)[["variant", "accuracy", "paper_flops", "paper_params"]]
-    frame = reported.rename(columns={"accuracy": "paper_accuracy"}).merge(ours, on="variant", how="left")
+    reported = paper.table_rows(table)[["variant", "top1_accuracy", "top5_accuracy", "paper_flops", "paper_params"]]
+    reported = reported.rename(columns={"top1_accuracy": "paper_accuracy", "top5_accuracy": "paper_top5_accuracy"})
+    frame = reported.merge(ours, on="variant", how="left")
     frame.insert(1, "topology", frame["variant"].map(topology))
     frame["seeds"] = frame["seeds"].fillna(0).astype(int)
     orig = frame.set_index("variant").loc["orig"]
@@ -200,3 +203,57 @@ def timing_vs_paper(timed: pd.DataFrame, device: str) -> pd.DataFrame:
     frame["speedup_of_flops_ratio"] = frame["speedup"] / frame["flops_ratio"]
     frame["paper_speedup_of_flops_ratio"] = frame["paper_speedup"] / frame["flops_ratio"]
     return frame
+
+
+def error_vs_cost(family: str) -> pd.DataFrame:
+    """The paper's top-1 and top-5 errors of each variant with its counts and ours (Figs. 8, 9)."""
+    counts = counts_vs_paper(family)[["variant", "flops", "params", "paper_flops", "paper_params"]]
+    reported = paper.reported().query("model == @family")[["variant", "top1_accuracy", "top5_accuracy"]]
+    frame = counts.merge(reported, on="variant")
+    frame["paper_top1_error"] = 1 - frame.pop("top1_accuracy")
+    frame["paper_top5_error"] = 1 - frame.pop("top5_accuracy")
+    return frame
+
+
+DEFAULT_SETTING = "native channels_last"
+
+
+def time_columns(timed: pd.DataFrame, model: str) -> pd.DataFrame:
+    """A table's time columns for ``model``: per timed device, ``roots time``'s default setting
+    and the fastest one for this model (least total time over its variants), beside the paper's."""
+    timed = timed[timed["model"] == model]
+    frames = []
+    for device, rows in timed.groupby("device"):
+        totals = rows.groupby("setting")["ms_per_image"].sum()
+        choices = {setting: "default" for setting in totals.index if setting.startswith(DEFAULT_SETTING)}
+        choices[totals.idxmin()] = "default, fastest" if totals.idxmin() in choices else "fastest"
+        for setting, choice in choices.items():
+            chosen = timing_vs_paper(rows[rows["setting"] == setting], device)
+            frames.append(chosen.assign(device=device, choice=choice, setting=setting))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def proxy_runs(runs_dir: Path, family: str) -> pd.DataFrame:
+    """The trained CIFAR-10 proxy runs of an ILSVRC ``family`` (``runs.table`` rows; none is no error)."""
+    try:
+        trained = runs.table(runs_dir)
+    except runs.RunsError:
+        return pd.DataFrame(columns=list(runs.COLUMNS))
+    return trained[trained["model"] == f"{family}-cifar"].reset_index(drop=True)
+
+
+def proxy_vs_paper(trained: pd.DataFrame, family: str) -> pd.DataFrame:
+    """``proxy_runs`` beside the paper's ILSVRC table of that family (see ``accuracy_vs_paper``)."""
+    return accuracy_vs_paper(trained, int(paper.reported().query("model == @family")["table"].iloc[0]))
+
+
+def ratios_to_orig(counts: pd.DataFrame) -> pd.DataFrame:
+    """``counts_vs_paper`` as fractions of Orig, ours and the paper's: what a unit slip cannot change."""
+    frame = counts.set_index("variant")
+    orig = frame.loc["orig"]
+    return pd.DataFrame({
+        "our FLOPs": frame["flops"], "paper FLOPs (as printed)": frame["paper_flops"],
+        "our FLOPs / orig": frame["flops"] / orig["flops"], "paper FLOPs / orig": frame["paper_flops"] / orig["paper_flops"],
+        "our params / orig": frame["params"] / orig["params"],
+        "paper params / orig": frame["paper_params"] / orig["paper_params"],
+    })  # fmt: skip

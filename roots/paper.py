@@ -17,11 +17,15 @@ NIN_TABLE2_VARIANTS = ("orig", "root-2", "root-4", "root-8", "root-16")
 
 
 def reported() -> pd.DataFrame:
-    """Every reported row, with absolute ``paper_flops`` and ``paper_params`` added."""
+    """Every reported row, with absolute ``paper_flops`` and ``paper_params`` added, and
+    ``top1_accuracy`` and ``top5_accuracy`` whichever way the table printed them (NiN's
+    accuracy, Tables 4 and 6's accuracies, Table 5's errors)."""
     with (resources.files("roots") / "paper_tables" / "reported.csv").open() as handle:
         frame = pd.read_csv(handle)
     frame["paper_flops"] = frame["flops"] * 10.0 ** frame["flops_exp"]
     frame["paper_params"] = frame["params"] * 10.0 ** frame["params_exp"]
+    frame["top1_accuracy"] = frame["accuracy"].fillna(frame["top1_acc"]).fillna(1 - frame["top1_err"])
+    frame["top5_accuracy"] = frame["top5_acc"].fillna(1 - frame["top5_err"])
     return frame
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
 
 TOPOLOGY_COLOURS = {"orig": "black", "root": "tab:green", "tree": "tab:orange", "col": "tab:blue"}
 
@@ -97,4 +101,78 @@ def heatmap_grid(matrices: dict[tuple[str, str], object], rows: list[str], colum
             if j == 0:
                 ax.set_ylabel(row, fontsize=9)
     figure.suptitle(title)
+    return figure
+
+
+def error_vs_cost(paper_rows: pd.DataFrame, proxy: pd.DataFrame, title: str) -> plt.Figure:
+    """Figs. 8 and 9: error against FLOPs and against parameters, best models nearest the origin.
+
+    Top rows: the paper's ILSVRC top-1 and top-5 errors (``compare.error_vs_cost``) drawn at the
+    paper's counts (filled) and at ours for the same networks (hollow). Bottom row: our CIFAR-10
+    proxy (``compare.proxy_vs_paper``), its top-1 error against the proxy's own counts, with
+    Orig's seed band; a note instead where no proxy run has been trained.
+    """
+    figure, axes = plt.subplots(3, 2, figsize=(11, 10), layout="constrained")
+    labels = {"flops": "FLOPs (multiply-adds)", "params": "parameters"}
+    for column, cost in enumerate(("flops", "params")):
+        for row, (error, colour) in enumerate((("top1", "tab:red"), ("top5", "tab:purple"))):
+            ax, y = axes[row, column], paper_rows[f"paper_{error}_error"] * 100
+            ax.plot(paper_rows[f"paper_{cost}"], y, "o-", color=colour, label="paper's error at paper's count")
+            ax.plot(paper_rows[cost], y, "o", color=colour, markerfacecolor="none", label="paper's error at our count")
+            for _, point in paper_rows.iterrows():
+                ax.annotate(point["variant"], (point[f"paper_{cost}"], point[f"paper_{error}_error"] * 100), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
+            ax.set(xscale="log", xlabel=labels[cost], ylabel=f"ILSVRC {error.replace('top', 'top-')} error (%), paper")
+        ax = axes[2, column]
+        trained = proxy.dropna(subset=["accuracy"]).sort_values(cost)
+        if trained.empty:
+            ax.text(0.5, 0.5, "no CIFAR-10 proxy run trained yet\n(they need a GPU: README)", ha="center",
+                    va="center", transform=ax.transAxes)  # fmt: skip
+            ax.set_axis_off()
+            continue
+        ax.plot(trained[cost], (1 - trained["accuracy"]) * 100, "o-", color="tab:green", label="proxy top-1 error")
+        for _, point in trained.iterrows():
+            ax.annotate(point["variant"], (point[cost], (1 - point["accuracy"]) * 100), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")  # fmt: skip
+        orig = trained.set_index("variant").loc["orig"] if "orig" in set(trained["variant"]) else None
+        if orig is not None and pd.notna(orig["accuracy_std"]):
+            error, std = (1 - orig["accuracy"]) * 100, orig["accuracy_std"] * 100
+            ax.axhspan(error - std, error + std, color="black", alpha=0.08, label=f"orig ± 1 std ({orig['seeds']} seeds)")
+        ax.set(xscale="log", xlabel=f"{labels[cost]} of the 32x32 proxy", ylabel="CIFAR-10 top-1 error (%), our proxy")
+        ax.legend(fontsize=8)
+    axes[0, 0].legend(fontsize=8)
+    figure.suptitle(title)
+    sns.despine(figure)
+    return figure
+
+
+def filter_grid(weights: torch.Tensor, groups: int, title: str, columns: int = 8) -> plt.Figure:
+    """Fig. 14's layout: first-layer filters as RGB tiles, ``columns`` per row, in channel order.
+
+    Each filter is stretched to the full colour range on its own, on a grey ground; white lines
+    mark where the channels split into ``groups`` consecutive groups.
+    """
+    filters = weights.detach().float().cpu().numpy().transpose(0, 2, 3, 1)  # n, k, k, rgb
+    low = filters.min(axis=(1, 2, 3), keepdims=True)
+    span = filters.max(axis=(1, 2, 3), keepdims=True) - low
+    filters = (filters - low) / np.where(span > 0, span, 1)
+    count, size = len(filters), filters.shape[1]
+    rows = math.ceil(count / columns)
+    canvas = np.full((rows * (size + 1) - 1, columns * (size + 1) - 1, 3), 0.25)
+    for index, tile in enumerate(filters):
+        row, column = divmod(index, columns)
+        canvas[row * (size + 1) : row * (size + 1) + size, column * (size + 1) : column * (size + 1) + size] = tile
+    figure, ax = plt.subplots(figsize=(0.5 * columns + 0.6, 0.5 * rows + 0.8), layout="constrained")
+    ax.imshow(canvas, interpolation="nearest")
+    per_group = count // groups
+    for boundary in range(per_group, count, per_group):
+        row, column = divmod(boundary, columns)
+        if column:  # a group ends inside a row: a vertical line before its first filter
+            x = column * (size + 1) - 1
+            ax.plot([x, x], [row * (size + 1) - 1, (row + 1) * (size + 1) - 1], color="white", linewidth=2.5)
+        else:
+            y = row * (size + 1) - 1
+            ax.plot([-0.5, columns * (size + 1) - 1], [y, y], color="white", linewidth=2.5)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
     return figure

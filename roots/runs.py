@@ -25,6 +25,11 @@ def metrics(run_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
+COLUMNS = ("run", "model", "variant", "seed", "test_accuracy", "test_top5_accuracy", "flops", "params", "epochs",
+           "train_images", "test_images", "images_per_second", "train_seconds", "device", "precision", "data",
+           "git_commit")  # fmt: skip
+
+
 def table(runs_dir: Path) -> pd.DataFrame:
     """One row per run under ``runs_dir``: what was trained, how, on what, and how well."""
     found = sorted(Path(runs_dir).glob(f"*/{METRICS}"))
@@ -33,16 +38,10 @@ def table(runs_dir: Path) -> pd.DataFrame:
     rows = []
     for path in found:
         run = json.loads(path.read_text())
-        rows.append({
-            "run": path.parent.name, "model": run["model"], "variant": run["variant"], "seed": run["seed"],
-            "test_accuracy": run["test_accuracy"], "test_top5_accuracy": run["test_top5_accuracy"],
-            "flops": run["flops"], "params": run["params"],
-            "epochs": run["epochs"], "train_images": run["train_images"], "test_images": run["test_images"],
-            "images_per_second": run["images_per_second"], "train_seconds": run["train_seconds"],
-            "device": run["device"]["name"], "precision": run["precision"], "data": run["data"]["name"],
-            "git_commit": run["git_commit"],
-        })  # fmt: skip
-    return pd.DataFrame(rows)
+        row = {column: run.get(column) for column in COLUMNS}
+        row.update(run=path.parent.name, device=run["device"]["name"], data=run["data"]["name"])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def model(run_dir: Path) -> nn.Module:

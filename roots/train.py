@@ -109,10 +109,14 @@ def _compact(state: dict) -> dict:
     return {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
 
 
-def _git_commit() -> str:
+def _git_commit(package: Path = Path(__file__).parent) -> str:
+    """The commit of the code that ran, ``+uncommitted-changes`` if the ``roots`` package differs
+    from it; other files do not count (a DVC stage rewrites its own outputs and dvc.lock)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=package).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
+                               capture_output=True, text=True, cwd=package)  # fmt: skip
         return head + ("+uncommitted-changes" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -223,3 +223,22 @@ def test_a_finished_run_reads_back_as_a_table_row_and_a_model(tiny_cifar, tmp_pa
     assert network(torch.zeros(2, 3, 16, 16)).shape == (2, 10)
     with pytest.raises(runs.RunsError, match="no trained runs in"):
         runs.table(tmp_path / "empty")
+
+
+def test_a_run_is_marked_uncommitted_only_when_the_package_differs_from_its_commit(tmp_path, tmp_path_factory):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)  # fmt: skip
+
+    (tmp_path / "roots").mkdir()
+    (tmp_path / "roots" / "train.py").write_text("code\n")
+    (tmp_path / "dvc.lock").write_text("lock\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    (tmp_path / "dvc.lock").write_text("rewritten by a running stage\n")
+    clean = train._git_commit(tmp_path / "roots")
+    assert len(clean) == 40 and "+" not in clean
+    (tmp_path / "roots" / "train.py").write_text("edited\n")
+    assert train._git_commit(tmp_path / "roots") == clean + "+uncommitted-changes"
+    assert train._git_commit(tmp_path_factory.mktemp("not-a-checkout")) == "unknown"

@@ -1,0 +1,89 @@
+"""Ours beside the paper's: the ILSVRC tables' accuracy, time and ratio columns, and their figures."""
+
+import json
+
+import matplotlib
+import pandas as pd
+import pytest
+import torch
+
+from roots import compare, paper, plots
+
+matplotlib.use("Agg")
+
+
+def test_every_table_gives_top1_and_top5_accuracy_however_it_printed_them():
+    rows = paper.reported().set_index(["model", "variant"])
+    assert rows.loc[("nin", "orig"), "top1_accuracy"] == pytest.approx(0.9211)
+    assert rows.loc[("resnet50", "root-64"), "top5_accuracy"] == pytest.approx(0.915)
+    assert rows.loc[("resnet200", "orig"), "top1_accuracy"] == pytest.approx(1 - 0.2196)  # Table 5 prints errors
+
+
+def _fake_run(folder, model, variant, seed, accuracy):
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({
+        "model": model, "variant": variant, "seed": seed, "test_accuracy": accuracy, "test_top5_accuracy": 0.99,
+        "flops": 1000 if variant == "orig" else 600, "params": 10, "epochs": 1, "train_images": 5, "test_images": 5,
+        "images_per_second": 1.0, "train_seconds": 1.0, "device": {"name": "test"}, "precision": "fp32",
+        "data": {"name": "tiny"}, "git_commit": "x",
+    }))  # fmt: skip
+
+
+def test_proxy_runs_stand_beside_the_paper_and_other_families_runs_are_left_out(tmp_path):
+    assert compare.proxy_vs_paper(compare.proxy_runs(tmp_path, "resnet50"), "resnet50")["accuracy"].isna().all()
+    _fake_run(tmp_path / "a", "resnet50-cifar", "orig", 0, 0.90)
+    _fake_run(tmp_path / "b", "resnet50-cifar", "orig", 1, 0.92)
+    _fake_run(tmp_path / "c", "resnet50-cifar", "root-8", 0, 0.905)
+    _fake_run(tmp_path / "d", "googlenet-cifar", "orig", 0, 0.5)
+    trained = compare.proxy_runs(tmp_path, "resnet50")
+    assert len(trained) == 3
+    frame = compare.proxy_vs_paper(trained, "resnet50").set_index("variant")
+    assert list(frame.index) == ["orig", "root-2", "root-4", "root-8", "root-16", "root-32", "root-64"]
+    assert frame.loc["orig", "seeds"] == 2 and frame.loc["root-2", "seeds"] == 0
+    assert frame.loc["root-8", "accuracy_vs_orig"] == pytest.approx(-0.005)
+    assert frame.loc["root-8", "paper_accuracy_vs_orig"] == pytest.approx(0.734 - 0.730)
+    assert frame.loc["root-8", "flops_vs_orig"] == pytest.approx(0.6)
+
+
+def _timed(setting_ms):
+    rows = []
+    for setting, (orig, root) in setting_ms.items():
+        for variant, ms in (("orig", orig), ("root-8", root)):
+            rows.append({"model": "resnet50", "device": "cpu", "setting": setting, "variant": variant,
+                         "ms_per_image": ms, "flops_ratio": 1.0 if variant == "orig" else 1.35, "speedup": orig / ms,
+                         "speedup_q1": orig / ms, "speedup_q3": orig / ms})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_time_columns_show_the_default_setting_and_the_fastest():
+    columns = compare.time_columns(_timed({"native channels_last fp32": (10, 8), "loop nchw fp32": (9, 6)}), "resnet50")
+    assert set(columns["choice"]) == {"default", "fastest"}
+    fastest = columns[(columns["choice"] == "fastest") & (columns["variant"] == "root-8")].iloc[0]
+    assert fastest["setting"] == "loop nchw fp32" and fastest["speedup"] == pytest.approx(1.5)
+    assert fastest["paper_speedup"] == pytest.approx(621 / 519)  # Table 4's CPU column
+    same = compare.time_columns(_timed({"native channels_last fp32": (10, 8), "bmm nchw fp32": (20, 18)}), "resnet50")
+    assert set(same["choice"]) == {"default, fastest"} and len(same) == 2
+    assert compare.time_columns(_timed({"native channels_last fp32": (10, 8)}), "googlenet").empty
+
+
+def test_resnet200s_flops_ratios_differ_from_the_papers_but_its_params_ratios_agree():
+    ratios = compare.ratios_to_orig(compare.counts_vs_paper("resnet200")).loc["root-32"]
+    assert ratios["paper FLOPs / orig"] == pytest.approx(0.75, abs=0.005)
+    assert ratios["our FLOPs / orig"] == pytest.approx(0.544, abs=0.005)
+    assert ratios["our params / orig"] == pytest.approx(ratios["paper params / orig"], abs=0.005)
+
+
+@pytest.mark.parametrize(("groups", "separators"), [(1, 0), (8, 7), (16, 15)])
+def test_filter_grid_marks_each_group_boundary(groups, separators):
+    figure = plots.filter_grid(torch.randn(64, 3, 3, 3), groups, "test")
+    assert len(figure.axes[0].lines) == separators
+    image = figure.axes[0].images[0].get_array()
+    assert image.shape == (8 * 4 - 1, 8 * 4 - 1, 3) and 0 <= image.min() and image.max() <= 1
+
+
+def test_the_error_figure_says_when_no_proxy_is_trained(tmp_path):
+    proxy = compare.proxy_vs_paper(compare.proxy_runs(tmp_path, "googlenet"), "googlenet")
+    figure = plots.error_vs_cost(compare.error_vs_cost("googlenet"), proxy, "Fig. 9")
+    bottom = figure.axes[4:]
+    assert all(not ax.axison and "no CIFAR-10 proxy run trained yet" in ax.texts[0].get_text() for ax in bottom)
+    assert len(figure.axes[0].lines) == 2  # the paper's errors at its counts and at ours
