@@ -138,15 +138,15 @@ def topology(variant: str) -> str:
     return variant.split("-")[0]
 
 
-def accuracy_vs_paper(runs: pd.DataFrame, table: int) -> pd.DataFrame:
+def accuracy_vs_paper(trained: pd.DataFrame, table: int) -> pd.DataFrame:
     """Test accuracy of our trained runs (mean, std and count over seeds) beside a paper table.
 
     One row per variant the paper reports, in its order; a variant we have not trained keeps
-    the paper's numbers and empty ones of ours (all of ours are empty when ``runs`` has no
+    the paper's numbers and empty ones of ours (all of ours are empty when ``trained`` has no
     rows). ``*_vs_orig`` is the difference to Orig's mean, the quantity the paper's claims
     are about (absolute accuracies depend on budget). Accuracies are top-1.
     """
-    ours = runs.groupby("variant").agg(
+    ours = trained.groupby("variant").agg(
         accuracy=("test_accuracy", "mean"), accuracy_std=("test_accuracy", "std"), seeds=("seed", "count"),
         top5_accuracy=("test_top5_accuracy", "mean"), flops=("flops", "first"), params=("params", "first"),
     )  # fmt: skip

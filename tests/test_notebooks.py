@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+import papermill
 import pytest
 
-from roots import data
+from roots import data, train
+from tiny import write_tiny_cifar
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = sorted((ROOT / "results").glob("*/*.ipynb"))
@@ -54,3 +57,20 @@ def test_executed_notebook_reproduces_its_outputs(notebook, tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert (tmp_path / "results" / notebook.parent.name / "tables").is_dir()  # it wrote into the copy's tree
+
+
+def test_resnet50_notebook_shows_a_trained_proxy_and_its_conv1_filters(tmp_path):
+    """The proxy table, Fig. 8's proxy row and Fig. 14, from a tiny proxy run trained here on CPU."""
+    data = write_tiny_cifar(tmp_path / "cifar10", size=32)
+    run = "resnet50-cifar-root-8-s0"
+    train.train(train.Run(model="resnet50-cifar", variant="root-8", data=str(data), out=str(tmp_path / "runs" / run),
+                          device="cpu"), train.Recipe(epochs=1, batch_size=40, workers=0))  # fmt: skip
+    out = tmp_path / "out"
+    papermill.execute_notebook(ROOT / "notebooks" / "resnet50.ipynb", tmp_path / "resnet50.ipynb", kernel_name="python3",
+                               cwd=ROOT / "notebooks", progress_bar=False,
+                               parameters={"runs_dir": str(tmp_path / "runs"), "out_dir": str(out),
+                                           "timing_dir": str(ROOT / "results" / "timing")})  # fmt: skip
+    assert (out / "figures" / f"fig14_conv1_{run}.png").is_file()
+    proxy = pd.read_csv(out / "tables" / "proxy_vs_paper.csv").set_index("variant")
+    assert proxy.loc["root-8", "seeds"] == 1 and 0 <= proxy.loc["root-8", "accuracy"] <= 1
+    assert proxy["accuracy"].notna().sum() == 1

@@ -17,30 +17,15 @@ from roots import loaders, runs, train
 from roots.cli import main, parse_args
 from roots.data import DataError
 from roots.device import DeviceError
+from tiny import write_tiny_cifar
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 TINY = train.Recipe(epochs=3, batch_size=40, lr=0.05, warmup=0.3, workers=0)
 
 
-def _tiny_cifar(folder, size):
-    """A prepared folder of images whose class sets the colour: learnable in a few steps."""
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    palette = rng.integers(0, 256, (10, 3))
-    for split, per_class in (("train", 12), ("test", 6)):
-        labels = np.repeat(np.arange(10), per_class)  # class-sorted, like the prepared JPEG copy
-        noise = rng.normal(0, 30, (len(labels), size, size, 3))
-        images = np.clip(palette[labels][:, None, None, :] + noise, 0, 255).astype(np.uint8)
-        np.save(folder / f"{split}_images.npy", images)
-        np.save(folder / f"{split}_labels.npy", labels)
-    (folder / "source.json").write_text(json.dumps({"name": "tiny", "filename": "-", "algorithm": "-", "digest": "-",
-                                                    "description": "synthetic test set"}))  # fmt: skip
-    return folder
-
-
 @pytest.fixture(scope="module")
 def tiny_cifar(tmp_path_factory):
-    return _tiny_cifar(tmp_path_factory.mktemp("data") / "cifar10", size=16)
+    return write_tiny_cifar(tmp_path_factory.mktemp("data") / "cifar10", size=16)
 
 
 def _run(tiny_cifar, out, **changes):
@@ -178,7 +163,7 @@ def test_a_bad_recipe_gives_one_clear_line(tmp_path, capsys, monkeypatch, conten
 
 def test_a_proxy_trains_on_cifar_images(tmp_path):
     """The CIFAR-10 proxy of GoogLeNet: 32x32 stem, side heads in the loss, 10 classes."""
-    data = _tiny_cifar(tmp_path / "cifar10", size=32)
+    data = write_tiny_cifar(tmp_path / "cifar10", size=32)
     metrics = train.train(train.Run(model="googlenet-cifar", variant="root-16", data=str(data),
                                     out=str(tmp_path / "run"), device="cpu"), replace(TINY, epochs=1))  # fmt: skip
     assert metrics["model"] == "googlenet-cifar" and metrics["groups"]["inc3_5x5"] == 8
