@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from roots import counting, models, paper, runs, schedules
+from roots import counting, models, paper, runs, schedules, timing
 
 # Which schedule slot a counted layer belongs to, by its module name; None for layers no
 # table groups (projections, auxiliary heads, classifiers).
@@ -215,9 +215,6 @@ def error_vs_cost(family: str) -> pd.DataFrame:
     return frame
 
 
-DEFAULT_SETTING = "native channels_last"
-
-
 def time_columns(timed: pd.DataFrame, model: str) -> pd.DataFrame:
     """A table's time columns for ``model``: per timed device, ``roots time``'s default setting
     and the fastest one for this model (least total time over its variants), beside the paper's."""
@@ -225,7 +222,8 @@ def time_columns(timed: pd.DataFrame, model: str) -> pd.DataFrame:
     frames = []
     for device, rows in timed.groupby("device"):
         totals = rows.groupby("setting")["ms_per_image"].sum()
-        choices = {setting: "default" for setting in totals.index if setting.startswith(DEFAULT_SETTING)}
+        default = f"{timing.Setting.implementation} {timing.Setting.layout} "  # a results_table setting begins so
+        choices = {setting: "default" for setting in totals.index if setting.startswith(default)}
         choices[totals.idxmin()] = "default, fastest" if totals.idxmin() in choices else "fastest"
         for setting, choice in choices.items():
             chosen = timing_vs_paper(rows[rows["setting"] == setting], device)
@@ -244,7 +242,7 @@ def proxy_runs(runs_dir: Path, family: str) -> pd.DataFrame:
 
 def proxy_vs_paper(trained: pd.DataFrame, family: str) -> pd.DataFrame:
     """``proxy_runs`` beside the paper's ILSVRC table of that family (see ``accuracy_vs_paper``)."""
-    return accuracy_vs_paper(trained, int(paper.reported().query("model == @family")["table"].iloc[0]))
+    return accuracy_vs_paper(trained, models.family(family).paper_table)
 
 
 def ratios_to_orig(counts: pd.DataFrame) -> pd.DataFrame:

@@ -29,6 +29,14 @@ def reported() -> pd.DataFrame:
     return frame
 
 
+def units(model: str) -> tuple[int, int]:
+    """The powers of ten a model's table prints its FLOPs and params in (e.g. 9, 7 for Table 4)."""
+    rows = reported().query("model == @model")
+    if rows.empty:
+        raise UnknownNameError(f"the paper reports no {model!r}; choose one of: {', '.join(reported()['model'].unique())}")
+    return int(rows["flops_exp"].iloc[0]), int(rows["params_exp"].iloc[0])
+
+
 def table_rows(table: int) -> pd.DataFrame:
     """The rows of one of the paper's result tables (2, 4, 5, 6 or 8)."""
     frame = reported()

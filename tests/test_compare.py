@@ -87,3 +87,9 @@ def test_the_error_figure_says_when_no_proxy_is_trained(tmp_path):
     bottom = figure.axes[4:]
     assert all(not ax.axison and "no CIFAR-10 proxy run trained yet" in ax.texts[0].get_text() for ax in bottom)
     assert len(figure.axes[0].lines) == 2  # the paper's errors at its counts and at ours
+
+
+def test_each_tables_units_come_from_the_paper():
+    assert [paper.units(model) for model in ("nin", "resnet50", "resnet200", "googlenet")] == [(8, 5), (9, 7), (12, 7), (9, 7)]
+    with pytest.raises(paper.UnknownNameError, match="the paper reports no 'vgg'"):
+        paper.units("vgg")
