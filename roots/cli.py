@@ -8,9 +8,20 @@ import json
 import sys
 from pathlib import Path
 
-from roots import counting, data, implementations, models, schedules, timing, train
+import time
+
+from roots import counting, data, implementations, models, schedules, sweep, timing, train, transfer
 from roots import device as devices
 from roots.errors import RootsError
+
+PACK_RESERVE_SECONDS = 45  # what `roots campaign` keeps of its minutes for packing the results
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad option ends in one line, like every other error here, with exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"roots: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -41,7 +52,7 @@ def _prepare_data(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     run = train.Run(**{field.name: getattr(args, field.name) for field in dataclasses.fields(train.Run)})
     recipe = train.Recipe(**{field.name: getattr(args, field.name) for field in dataclasses.fields(train.Recipe)})
-    metrics = train.train(run, recipe)
+    metrics = train.train(run, recipe, train.recipe_name(args.recipe, recipe))
     print(f"{run.out}: test accuracy {metrics['test_accuracy']:.2%} (top-5 {metrics['test_top5_accuracy']:.2%}) "
           f"after {metrics['epochs']} epochs, "
           f"{metrics['images_per_second']:,.0f} img/s on {metrics['device']['name']}")  # fmt: skip
@@ -61,7 +72,7 @@ def _add_train(commands, recipe_defaults: dict) -> None:
     command.add_argument("--out", default="runs/nin/orig-s0", help="folder for checkpoint, metrics.json, model.pt")
     command.add_argument("--device", default="auto", help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
     command.add_argument("--recipe", metavar="FILE:SECTION",
-                         help="defaults for the options below from a YAML section, e.g. params.yaml:imagenet_train; "
+                         help="defaults for the options below from a YAML section, e.g. params.yaml:recipes.imagenet; "
                          "options given on the command line still win")  # fmt: skip
     for field in dataclasses.fields(train.Recipe):
         # both spellings: --batch-size by hand, --batch_size from dvc.yaml's ${dict} unpacking
@@ -85,8 +96,7 @@ def _time(args: argparse.Namespace) -> None:
         result = timing.measure(args.model, variants, setting)
         if args.out_dir:
             args.out_dir.mkdir(parents=True, exist_ok=True)
-            name = f"{args.model}-{setting.implementation}-{setting.layout}-{setting.dtype}.json"
-            (args.out_dir / name).write_text(json.dumps(result, indent=1) + "\n")
+            timing.result_path(args.out_dir, args.model, setting).write_text(json.dumps(result, indent=1) + "\n")
         if args.json:
             print(json.dumps(result))
         else:
@@ -112,7 +122,7 @@ def _time_layers(args: argparse.Namespace, variants: list[str], setting: timing.
         return
     table = timing.layer_times(args.model, variants, setting)
     if args.out_dir:
-        table.to_csv(args.out_dir / f"{args.model}-layers-{setting.layout}-{setting.dtype}.csv", index=False)
+        table.to_csv(timing.layers_path(args.out_dir, args.model, setting), index=False)
     if not args.json:
         print(table.pivot(index="layer", columns="variant", values="ms_per_image").round(4).to_string())
 
@@ -141,8 +151,109 @@ def _add_time(commands) -> None:
     command.set_defaults(run=_time)
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    jobs = sweep.load_plan(args.params, args.plan)
+    if args.status:
+        lines, _ = sweep.status(jobs, args.root, args.parallel, args.data)
+        print(f"plan {args.plan} ({args.params}) in {args.root}:")
+        print("\n".join(lines))
+        return
+    deadline = sweep.parse_duration(args.deadline) if args.deadline else None
+    summary = sweep.sweep(jobs, args.root, args.params, args.data, args.parallel, deadline, args.device)
+    print(summary.line(args.plan))
+    if summary.failed:
+        raise sweep.SweepError(f"{len(summary.failed)} job(s) failed: {', '.join(summary.failed)} (their logs are in "
+                               f"{Path(args.root) / 'logs'})")  # fmt: skip
+
+
+def _add_sweep(commands) -> None:
+    command = commands.add_parser(
+        "sweep", help="train a plan of runs (nin_runs, proxy_runs, a campaign item, the campaign), several at once",
+        description="Work down a plan from params.yaml: skips finished runs, resumes interrupted ones, stops "
+        "cleanly at --deadline; a second call continues where the first stopped.",
+    )  # fmt: skip
+    command.add_argument("--plan", default=sweep.CAMPAIGN,
+                         help="nin_runs, proxy_runs, an item of params.yaml's campaign, or campaign (all its items)")  # fmt: skip
+    command.add_argument("--params", type=Path, default=Path("params.yaml"), help="where the plans and recipes are")
+    command.add_argument("--root", type=Path, default=Path("."), help="results go to ROOT/results/runs, logs to ROOT/logs")
+    command.add_argument("--data", type=Path, default=Path("data/cifar10"), help="prepared CIFAR-10 folder")
+    command.add_argument("--parallel", type=int, default=1, help="training runs at once on the device")
+    command.add_argument("--deadline", help="stop by then, e.g. 8m: start nothing that would not finish, "
+                         "interrupt what is still going (it keeps its checkpoint)")  # fmt: skip
+    command.add_argument("--device", default="auto", help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
+    command.add_argument("--status", action="store_true", help="show what is done and what remains, and run nothing")
+    command.set_defaults(run=_sweep)
+
+
+def _pack(args: argparse.Namespace) -> None:
+    report = transfer.pack(args.root, args.out, int(args.max_mib * transfer.MIB), args.max_files, args.all)
+    print(f"packed {len(report.packed)} files into {len(report.archives)} archive(s) in {args.out}")
+    if report.left:
+        print(f"left in {args.root} (no room in {args.max_files} archives): {', '.join(report.left)}")
+
+
+def _import(args: argparse.Namespace) -> None:
+    refused = transfer.import_results(args.sources, args.repo, commit=not args.no_commit)
+    for line in refused:
+        print(f"roots: {line}", file=sys.stderr)
+    if refused:
+        raise transfer.TransferError(f"{len(refused)} result(s) refused, the rest imported")
+
+
+def _campaign(args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    devices.resolve(args.device)  # no GPU: say so before preparing anything
+    prepared = args.root / "data" / "cifar10"
+    if not (prepared / "source.json").is_file():
+        data.prepare(args.archive, prepared)
+    jobs = sweep.load_plan(args.params, args.plan)
+    left = args.minutes * 60 - PACK_RESERVE_SECONDS - (time.monotonic() - started)
+    if left <= 0:
+        raise sweep.SweepError(f"--minutes {args.minutes} leaves no time after preparing the data and packing")
+    summary = sweep.sweep(jobs, args.root, args.params, prepared, args.parallel, left, args.device)
+    print(summary.line(args.plan))
+    print("\n".join(sweep.status(jobs, args.root, args.parallel, prepared)[0]))
+    _pack(argparse.Namespace(root=args.root, out=args.out, max_mib=args.max_mib, max_files=args.max_files, all=False))
+
+
+def _add_transfer(commands) -> None:
+    pack = commands.add_parser("pack", help="pack a root's new results into archives of at most --max-mib each")
+    pack.add_argument("--root", type=Path, default=Path("."), help="the root a sweep wrote into")
+    pack.add_argument("--out", type=Path, required=True, help="folder for the archives")
+    pack.add_argument("--max-mib", type=float, default=16, help="largest archive, MiB")
+    pack.add_argument("--max-files", type=int, default=8, help="most archives")
+    pack.add_argument("--all", action="store_true", help="also what earlier packs sent")
+    pack.set_defaults(run=_pack)
+    bring = commands.add_parser(
+        "import", help="bring packed results into results/, check them against params.yaml, record them in DVC",
+        description="Unpack archives from `roots pack` (or folders holding results/), check each run's model, "
+        "variant, seed, recipe, data and code commit against this checkout, add them to params.yaml and "
+        "`dvc commit` their stages; `dvc repro` then regenerates the notebooks from them.",
+    )  # fmt: skip
+    bring.add_argument("sources", nargs="+", type=Path, help="archives or folders")
+    bring.add_argument("--repo", type=Path, default=Path("."), help="the checkout to import into")
+    bring.add_argument("--no-commit", action="store_true", help="do not run `dvc commit`")
+    bring.set_defaults(run=_import)
+    campaign = commands.add_parser(
+        "campaign", help="on a GPU machine without dvc: prepare the data, work down the queue, pack the results",
+        description="The short-window GPU path (README, Running on a GPU): prepare CIFAR-10 from --archive, "
+        "sweep --plan within --minutes, and pack what is new into --out.",
+    )  # fmt: skip
+    campaign.add_argument("--out", type=Path, required=True, help="folder for the archives (the machine sends it back)")
+    campaign.add_argument("--minutes", type=float, default=9, help="all of it, packing included, ends by then")
+    campaign.add_argument("--archive", type=Path, default=Path("carry/cifar10-jpeg.tar.gz"), help="CIFAR-10 archive")
+    campaign.add_argument("--root", type=Path, default=Path("scratch/gpu"), help="work folder (git-ignored)")
+    campaign.add_argument("--params", type=Path, default=Path("params.yaml"))
+    campaign.add_argument("--plan", default=sweep.CAMPAIGN, help="the queue, or one of its items")
+    campaign.add_argument("--parallel", type=int, default=5, help="training runs at once")
+    campaign.add_argument("--device", default="cuda", help="cuda; cpu only to try it out")
+    campaign.add_argument("--max-mib", type=float, default=16)
+    campaign.add_argument("--max-files", type=int, default=8)
+    campaign.set_defaults(run=_campaign)
+
+
 def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="roots", description=__doc__)
+    main = _Parser(prog="roots", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="families and their named variants").set_defaults(run=_list)
     profile = commands.add_parser("profile", help="FLOPs and params of one variant")
@@ -158,6 +269,8 @@ def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
     prepare.set_defaults(run=_prepare_data)
     _add_train(commands, recipe_defaults or {})
     _add_time(commands)
+    _add_sweep(commands)
+    _add_transfer(commands)
     return main
 
 

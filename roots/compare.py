@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
 from roots import counting, models, paper, runs, schedules, timing
-
-# Which schedule slot a counted layer belongs to, by its module name; None for layers no
-# table groups (projections, auxiliary heads, classifiers).
-_SLOT_PATTERNS = {
-    "nin": [(r"^(conv\d[abc])\.", r"\1")],
-    "resnet": [
-        (r"^conv1\.", "conv1"),
-        (r"\.res(\d)_\d+\.(reduce|expand)\.", r"res\1_1x1"),
-        (r"\.res(\d)_\d+\.spatial\.", r"res\1_3x3"),
-    ],
-    "googlenet": [
-        (r"^stem\.(conv1|conv2_1x1|conv2_3x3)\.", r"\1"),
-        (r"inception(\d)\w\.branch(3x3|5x5)\.1\.", r"inc\1_\2"),
-        (r"inception(\d)\w\.(branch1x1|branch3x3\.0|branch5x5\.0|branch_pool\.1)\.", r"inc\1_1x1"),
-    ],
-}
-
-
-def slot_of(family: str, layer_name: str) -> str | None:
-    for pattern, slot in _SLOT_PATTERNS[family.rstrip("0123456789")]:
-        match = re.search(pattern, layer_name)
-        if match:
-            return match.expand(slot)
-    return None
-
 
 @cache
 def variant_layers(family: str, variant: str) -> tuple[counting.LayerCount, ...]:
@@ -53,9 +27,8 @@ def built_schedules(family: str) -> pd.DataFrame:
     for variant in chosen.variants():
         seen: dict[str, set[int]] = {}
         for layer in variant_layers(family, variant):
-            slot = slot_of(family, layer.name)
-            if slot is not None:
-                seen.setdefault(slot, set()).add(layer.groups)
+            if layer.slot is not None:
+                seen.setdefault(layer.slot, set()).add(layer.groups)
         row = {"variant": variant}
         for slot in chosen.slots():
             counts = seen.get(slot, set())

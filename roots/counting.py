@@ -25,11 +25,13 @@ from torch import nn
 
 from roots import models, schedules
 from roots.errors import UnknownNameError
+from roots.layers import ConvBN
 
 
 @dataclass(frozen=True)
 class LayerCount:
     name: str
+    slot: str | None  # the schedule slot whose group count the layer has (ConvBN.slot); None: no table groups it
     kind: str  # "conv" or "fc"
     kernel: int
     groups: int
@@ -58,27 +60,29 @@ def count_layers(
     """One ``LayerCount`` per convolution and FC layer, in execution order."""
     records: list[LayerCount] = []
     names = {module: name for name, module in model.named_modules()}
+    slots = {block[0]: block.slot for block in model.modules() if isinstance(block, ConvBN)}
 
     def record(module: nn.Module, _inputs, output: torch.Tensor) -> None:
         if isinstance(module, nn.Conv2d):
             height, width = output.shape[-2:]
             flops = height * width * module.weight.numel()  # = H*W*k*k*(C_in/g)*C_out
             records.append(
-                LayerCount(names[module], "conv", module.kernel_size[0], module.groups, module.in_channels,
+                LayerCount(names[module], slots.get(module), "conv", module.kernel_size[0], module.groups, module.in_channels,
                            module.out_channels, height, width, flops, module.weight.numel())
             )  # fmt: skip
         elif isinstance(module, nn.Linear):
             records.append(
-                LayerCount(names[module], "fc", 1, 1, module.in_features, module.out_features, 1, 1,
+                LayerCount(names[module], None, "fc", 1, 1, module.in_features, module.out_features, 1, 1,
                            module.weight.numel(), module.weight.numel())
             )  # fmt: skip
 
     hooks = [module.register_forward_hook(record) for module in model.modules()]
     was_training = model.training
     model.eval()
+    where = next(model.parameters())
     try:
         with torch.no_grad():
-            model(torch.zeros(1, *input_size), **(forward_kwargs or {}))
+            model(torch.zeros(1, *input_size, device=where.device, dtype=where.dtype), **(forward_kwargs or {}))
     finally:
         for hook in hooks:
             hook.remove()
@@ -103,18 +107,24 @@ def layer_table(layers: list[LayerCount], convention: str):
     return frame
 
 
+def count(model: nn.Module, family: models.Family) -> dict:
+    """FLOPs and params of a built ``model`` of ``family``, with its table's convention."""
+    layers = count_layers(model, family.input_size, family.count_kwargs)
+    return {
+        "flops": total_flops(layers),
+        "params": total_params(layers, family.params_convention),
+        "params_convention": family.params_convention,
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+
+
 def profile(model_name: str, variant: str = "orig", groups: str | None = None) -> dict:
     """FLOPs and params of a named variant (or a user's ``groups``) with the table's convention."""
     family, schedule = models.resolve(model_name, variant, groups)
-    model = family.build(schedule)
-    layers = count_layers(model, family.input_size, family.count_kwargs)
     return {
         "model": family.name,
         "variant": variant if groups is None else schedules.label(schedule),
         "groups": schedule,
         "input_size": list(family.input_size),
-        "flops": total_flops(layers),
-        "params": total_params(layers, family.params_convention),
-        "params_convention": family.params_convention,
-        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        **count(family.build(schedule), family),
     }

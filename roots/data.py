@@ -25,6 +25,7 @@ from tqdm import tqdm
 from roots.errors import RootsError
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_TRAIN_IMAGES = 50_000
 
 
 class DataError(RootsError):

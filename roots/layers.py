@@ -44,6 +44,8 @@ class ConvBN(nn.Sequential):
 
     The bias is left out because BatchNorm's shift does its job (the paper's recipe puts BN
     after every convolution). ``affine=False`` gives GoogLeNet's "BN without scale and bias".
+    ``slot`` is the column of the paper's schedule table its group count came from (e.g.
+    ``res3_3x3``), None for a layer no table groups; counts and tables read it from here.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class ConvBN(nn.Sequential):
         groups: int = 1,
         relu: bool = True,
         affine: bool = True,
+        slot: str | None = None,
     ) -> None:
         check_groups(name, in_channels, out_channels, groups)
         layers = [
@@ -73,6 +76,7 @@ class ConvBN(nn.Sequential):
         if relu:
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
+        self.slot = slot
 
     @property
     def conv(self) -> nn.Conv2d:

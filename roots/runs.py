@@ -27,7 +27,8 @@ def metrics(run_dir: Path) -> dict:
 
 COLUMNS = ("run", "model", "variant", "seed", "test_accuracy", "test_top5_accuracy", "flops", "params", "epochs",
            "train_images", "test_images", "images_per_second", "train_seconds", "device", "precision", "data",
-           "git_commit")  # fmt: skip
+           "recipe", "git_commit")  # fmt: skip
+BUDGET = ["recipe", "epochs", "train_images", "test_images", "data", "device", "precision"]
 
 
 def table(runs_dir: Path) -> pd.DataFrame:
@@ -39,9 +40,43 @@ def table(runs_dir: Path) -> pd.DataFrame:
     for path in found:
         run = json.loads(path.read_text())
         row = {column: run.get(column) for column in COLUMNS}
-        row.update(run=path.parent.name, device=run["device"]["name"], data=run["data"]["name"])
+        row.update(run=path.parent.name, device=run["device"]["name"], data=run["data"]["name"],
+                   recipe=run.get("recipe_name") or "unnamed")  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def budgets(frame: pd.DataFrame) -> list[str]:
+    """One sentence per distinct training budget among ``table`` rows: what a reader must know
+    before reading any accuracy made with it."""
+    sentences = []
+    for values, group in frame.groupby(BUDGET, sort=False):
+        budget = dict(zip(BUDGET, values))
+        sentences.append(
+            f"{len(group)} runs, recipe {budget['recipe']}: {budget['epochs']} epochs over {budget['train_images']:,} "
+            f"training images, tested on {budget['test_images']:,} images of {budget['data']}, on {budget['device']} "
+            f"({budget['precision']}), seeds {sorted(group['seed'].unique().tolist())}, "
+            f"{group['images_per_second'].median():,.0f} training images/s (median)"
+        )
+    return sentences
+
+
+def largest_budget(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs a table reports: those of the recipe that trained most (epochs x images) among the
+    recipes with an Orig run to compare with. Runs of other recipes (a smoke run not yet replaced
+    by a GPU run, say) are left out of it; ``budgets`` still lists them."""
+    with_orig = frame[frame["recipe"].isin(frame.loc[frame["variant"] == "orig", "recipe"])]
+    if with_orig.empty:
+        raise RunsError("no recipe among these runs has an Orig run to compare the variants with")
+    size = (with_orig["epochs"] * with_orig["train_images"]).groupby(with_orig["recipe"]).max()
+    return frame[frame["recipe"] == size.idxmax()].reset_index(drop=True)
+
+
+def budget_label(frame: pd.DataFrame) -> str:
+    """The budget of one recipe's runs in a few words, for a figure's title."""
+    row = frame.iloc[0]
+    return (f"recipe {row['recipe']}: {row['epochs']} epochs x {row['train_images']:,} images of {row['data']}, "
+            f"{row['device']}, seeds {','.join(map(str, sorted(frame['seed'].unique())))}")
 
 
 def model(run_dir: Path) -> nn.Module:

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from roots import counting, device as devices, implementations, models
+from roots import counting, device as devices, implementations, models, provenance
 from roots.errors import RootsError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -127,7 +127,23 @@ def measure(model: str, variants: list[str], setting: Setting = Setting()) -> di
     environment = devices.describe(device)
     if device.type == "cpu":
         environment["mkldnn"] = torch.backends.mkldnn.is_available()
-    return {"model": model, "setting": asdict(setting), "environment": environment, "variants": rows}
+    return {"model": model, "setting": asdict(setting), "environment": environment,
+            "git_commit": provenance.git_commit(), "variants": rows}  # fmt: skip
+
+
+def result_path(directory: Path, model: str, setting: Setting) -> Path:
+    """Where ``roots time --out-dir`` keeps one model's result for one setting."""
+    return Path(directory) / f"{model}-{setting.implementation}-{setting.layout}-{setting.dtype}.json"
+
+
+def layers_path(directory: Path, model: str, setting: Setting) -> Path:
+    """Where ``roots time --layers --out-dir`` keeps one model's per-layer breakdown for a layout."""
+    return Path(directory) / f"{model}-layers-{setting.layout}-{setting.dtype}.csv"
+
+
+def matches(path: Path, setting: Setting) -> bool:
+    """Whether ``path`` holds a result measured with exactly ``setting``."""
+    return Path(path).is_file() and json.loads(Path(path).read_text())["setting"] == asdict(setting)
 
 
 def results_table(directory: Path) -> pd.DataFrame:

@@ -10,11 +10,12 @@ seed and the epoch).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
-import subprocess
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -25,18 +26,24 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from roots import counting, device as devices, loaders, models, schedules
+from roots import counting, device as devices, loaders, models, provenance, schedules
 from roots.errors import RootsError
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet's side heads (Szegedy et al.)
 TOP_K = 5  # the ILSVRC tables' second accuracy column
-CHECKPOINT, METRICS, WEIGHTS = "checkpoint.pt", "metrics.json", "model.pt"
+CHECKPOINT, METRICS, WEIGHTS, LOCK = "checkpoint.pt", "metrics.json", "model.pt", "train.lock"
+
+
+class TrainingError(RootsError):
+    """Settings that cannot train, e.g. a batch larger than the training set."""
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Optimisation settings; every field is a ``roots train`` option and a ``params.yaml`` key."""
+    """Optimisation settings; every field is a ``roots train`` option and a key of a recipe in
+    ``params.yaml``. Each value is checked here, whichever way it came in (command line,
+    ``--recipe``, DVC), so a bad one fails before anything is written."""
 
     epochs: int = 40
     batch_size: int = 256  # over all processes together
@@ -52,6 +59,41 @@ class Recipe:
     test_subset: int = 0
     workers: int = 4  # DataLoader processes for an ImageFolder (CIFAR-10 lives on the device)
 
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            kind, allowed, what = _ALLOWED[field.name]
+            value = getattr(self, field.name)
+            if not _is(kind, value) or not allowed(value):
+                raise TrainingError(f"recipe value {field.name}={value!r} is not allowed: {field.name} must be {what}")
+        if self.nesterov and self.momentum == 0:
+            raise TrainingError("recipe value nesterov=True is not allowed with momentum=0: Nesterov needs momentum > 0")
+
+
+def _is(kind: type, value) -> bool:
+    """YAML and the command line give ``int`` for ``1`` and ``float`` for ``1.0``; a float field takes both."""
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+_ALLOWED = {  # field: (type, test, what the message says is allowed)
+    "epochs": (int, lambda v: v >= 1, "an integer of at least 1"),
+    "batch_size": (int, lambda v: v >= 1, "an integer of at least 1"),
+    "lr": (float, lambda v: v > 0, "a number above 0"),
+    "warmup": (float, lambda v: 0 <= v < 1, "a number from 0 up to, not including, 1"),
+    "momentum": (float, lambda v: 0 <= v < 1, "a number from 0 up to, not including, 1"),
+    "nesterov": (bool, lambda v: True, "true or false"),
+    "weight_decay": (float, lambda v: v >= 0, "a number of at least 0"),
+    "precision": (str, lambda v: v in ("auto", *PRECISIONS), f"one of: auto, {', '.join(PRECISIONS)}"),
+    "channels_last": (bool, lambda v: True, "true or false"),
+    "deterministic": (bool, lambda v: True, "true or false"),
+    "train_subset": (int, lambda v: v >= 0, "an integer of at least 0 (0: all images)"),
+    "test_subset": (int, lambda v: v >= 0, "an integer of at least 0 (0: all images)"),
+    "workers": (int, lambda v: v >= 0, "an integer of at least 0"),
+}
+
 
 @dataclass(frozen=True)
 class Run:
@@ -66,33 +108,42 @@ class Run:
     device: str = "auto"
 
 
-class TrainingError(RootsError):
-    """Settings that cannot train, e.g. a batch larger than the training set."""
-
-
 def recipe_section(spec: str) -> dict:
-    """The recipe keys of ``FILE:SECTION`` of a YAML file, e.g. ``params.yaml:imagenet_train``."""
+    """The recipe of ``FILE:SECTION`` in a YAML file; a dotted SECTION reaches into nested
+    mappings, e.g. ``params.yaml:recipes.imagenet``."""
     path, _, section = spec.rpartition(":")
     if not path or not section:
-        raise TrainingError(f"--recipe takes FILE:SECTION, e.g. params.yaml:imagenet_train; got {spec!r}")
+        raise TrainingError(f"--recipe takes FILE:SECTION, e.g. params.yaml:recipes.imagenet; got {spec!r}")
     if not Path(path).is_file():
         raise TrainingError(f"--recipe {spec}: no file {path}")
-    content = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(content.get(section), dict):
+    try:
+        content = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        raise TrainingError(f"--recipe {spec}: {path} is not valid YAML"
+                            + (f" (line {where.line + 1}, column {where.column + 1})" if where else "")) from None  # fmt: skip
+    for key in section.split("."):
+        content = content.get(key) if isinstance(content, dict) else None
+    if not isinstance(content, dict):
         raise TrainingError(f"--recipe {spec}: {path} has no section {section!r}")
     known = {field.name for field in fields(Recipe)}
-    unknown = sorted(set(content[section]) - known)
+    unknown = sorted(set(content) - known)
     if unknown:
         raise TrainingError(f"--recipe {spec}: unknown keys {', '.join(unknown)}; a recipe has: {', '.join(sorted(known))}")
-    return dict(content[section])
+    return dict(content)
+
+
+def recipe_name(spec: str | None, recipe: Recipe) -> str | None:
+    """The name a run records for its recipe: the section's last key (``nin_paper``), marked
+    ``+changes`` when command-line options changed any of its values; None without ``--recipe``."""
+    if not spec:
+        return None
+    section = spec.rpartition(":")[2].split(".")[-1]
+    return section if Recipe(**recipe_section(spec)) == recipe else f"{section}+changes"
 
 
 def _precision(name: str, device: torch.device) -> str:
-    if name == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    if name not in PRECISIONS:
-        raise TrainingError(f"unknown precision {name!r}; choose one of: auto, {', '.join(PRECISIONS)}")
-    return name
+    return ("bf16" if device.type == "cuda" else "fp32") if name == "auto" else name
 
 
 def _loss(output: torch.Tensor | tuple[torch.Tensor, ...], labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,19 +160,6 @@ def _compact(state: dict) -> dict:
     return {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
 
 
-def _git_commit(package: Path = Path(__file__).parent) -> str:
-    """The commit of the code that ran, ``+uncommitted-changes`` if the ``roots`` package differs
-    from it; other files do not count (a DVC stage rewrites its own outputs and dvc.lock)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=package).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
-                               capture_output=True, text=True, cwd=package)  # fmt: skip
-        return head + ("+uncommitted-changes" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _save_atomically(payload, path: Path) -> None:
     partial = path.with_name(path.name + ".partial")
     if path.suffix == ".json":
@@ -129,6 +167,24 @@ def _save_atomically(payload, path: Path) -> None:
     else:
         torch.save(payload, partial)
     os.replace(partial, path)
+
+
+@contextmanager
+def _exclusive(out: Path):
+    """Hold ``out/train.lock`` while training: a second process on the same folder (a sweep
+    started twice, say) is refused instead of interleaving its checkpoints with ours. The
+    operating system drops the lock when a process dies, so a killed run never blocks a resume."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TrainingError(f"{out} is being trained by another process; wait for it to end or stop it") from None
+        try:
+            yield
+        finally:
+            (out / LOCK).unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -150,53 +206,38 @@ class _Processes:
         return stacked.tolist()
 
 
-def _evaluate(model, data, processes: _Processes, amp_dtype, channels_last: bool) -> tuple[float, float, float]:
-    """Top-1 and top-5 accuracy and mean loss on the whole test set (shared out among processes)."""
-    model.eval()
-    top = min(TOP_K, data.num_classes)
-    zero = torch.zeros((), device=data.device, dtype=torch.float64)
-    loss_sum, correct, correct_top, seen = zero.clone(), zero.clone(), zero.clone(), zero.clone()
-    with torch.no_grad(), torch.autocast(data.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        for images, labels in data.test_batches(processes.rank, processes.world):
-            if channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            logits = model(images)
-            loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
-            correct += (logits.argmax(1) == labels).sum()
-            correct_top += (logits.topk(top, dim=1).indices == labels[:, None]).any(dim=1).sum()
-            seen += len(labels)
-    loss_sum, correct, correct_top, seen = processes.sum(loss_sum, correct, correct_top, seen)
-    return correct / seen, correct_top / seen, loss_sum / seen
+@dataclass
+class _Session:
+    """Everything one training run holds: what ``_setup`` builds and the epochs work on."""
+
+    run: Run
+    recipe: Recipe
+    processes: _Processes
+    device: torch.device
+    family: models.Family
+    schedule: schedules.Schedule
+    data: loaders.CifarOnDevice | loaders.ImageFolderData
+    batch: int  # per process
+    steps: int  # per epoch and process
+    model: torch.nn.Module
+    net: torch.nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    precision: str
+    identity: dict
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        return PRECISIONS[self.precision]
+
+    @property
+    def out(self) -> Path:
+        return Path(self.run.out)
 
 
-def _resume(path: Path, identity: dict, device: torch.device) -> dict | None:
-    """The checkpoint of an interrupted run of these exact settings, or None to start afresh."""
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location=device, weights_only=False)
-    if state["identity"] != identity:
-        print(f"{path} belongs to other settings; starting afresh", flush=True)
-        return None
-    return state
-
-
-def train(run: Run, recipe: Recipe = Recipe()) -> dict:
-    """Train, evaluate after every epoch, write ``metrics.json`` and ``model.pt`` into ``run.out``."""
-    processes = _Processes.from_env()
-    device = devices.resolve(run.device, processes.local_rank)
-    if processes.world > 1:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    try:
-        return _train(run, recipe, processes, device)
-    finally:
-        if processes.world > 1:
-            dist.destroy_process_group()
-
-
-def _train(run: Run, recipe: Recipe, processes: _Processes, device: torch.device) -> dict:
-    started = time.perf_counter()
-    precision = _precision(recipe.precision, device)
-    amp_dtype = PRECISIONS[precision]
+def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device) -> _Session:
+    """Data, model, optimiser and schedule of a run; fails on settings that cannot train."""
     torch.backends.cudnn.deterministic = recipe.deterministic
     torch.backends.cudnn.benchmark = not recipe.deterministic
     family, schedule = models.resolve(run.model, run.variant, run.groups)
@@ -208,6 +249,7 @@ def _train(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
     steps = loaders.steps_per_epoch(data.num_train, batch, processes.world)
     if steps == 0:
         raise TrainingError(f"batch_size {recipe.batch_size} is larger than the {data.num_train} training images")
+    precision = _precision(recipe.precision, device)
 
     torch.manual_seed(run.seed)  # He initialisation draws from it: the same weights on every process
     model = family.build(schedule, num_classes=data.num_classes).to(device)
@@ -217,78 +259,134 @@ def _train(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
                                 nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)  # fmt: skip
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps,
                                                     pct_start=recipe.warmup, cycle_momentum=False)  # fmt: skip
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-
-    out = Path(run.out)
-    out.mkdir(parents=True, exist_ok=True)
     identity = {"run": {**asdict(run), "out": None, "device": device.type}, "recipe": asdict(recipe),
                 "world": processes.world}  # fmt: skip
-    history, start_epoch = [], 0
-    state = _resume(out / CHECKPOINT, identity, device)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history, start_epoch = state["history"], state["epoch"]
-        if processes.rank == 0:
-            print(f"resuming {out} after epoch {start_epoch} of {recipe.epochs}", flush=True)
-    net = model if processes.world == 1 else DistributedDataParallel(model)
+    return _Session(run, recipe, processes, device, family, schedule, data, batch, steps, model,
+                    model if processes.world == 1 else DistributedDataParallel(model), optimizer, scheduler,
+                    torch.amp.GradScaler(device.type, enabled=precision == "fp16"), precision, identity)  # fmt: skip
 
-    for epoch in range(start_epoch, recipe.epochs):
-        net.train()
-        zero = torch.zeros((), device=device, dtype=torch.float64)
-        loss_sum, correct, seen = zero.clone(), zero.clone(), zero.clone()
-        tick = time.perf_counter()
-        batches = data.train_batches(batch, run.seed, epoch, processes.rank, processes.world)
-        for images, labels in tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="batch",
-                                   leave=False, disable=processes.rank != 0):  # fmt: skip
-            if recipe.channels_last:
+
+def _save_checkpoint(session: _Session, history: list[dict]) -> None:
+    _save_atomically({"identity": session.identity, "epoch": len(history), "history": history,
+                      "model": session.model.state_dict(), "optimizer": session.optimizer.state_dict(),
+                      "scheduler": session.scheduler.state_dict(), "scaler": session.scaler.state_dict()},
+                     session.out / CHECKPOINT)  # fmt: skip
+
+
+def _resume(session: _Session) -> list[dict]:
+    """The history of an interrupted run of these exact settings, its state restored; [] to start afresh."""
+    path = session.out / CHECKPOINT
+    if not path.is_file():
+        return []
+    state = torch.load(path, map_location=session.device, weights_only=False)
+    if state["identity"] != session.identity:
+        print(f"{path} belongs to other settings; starting afresh", flush=True)
+        return []
+    session.model.load_state_dict(state["model"])
+    session.optimizer.load_state_dict(state["optimizer"])
+    session.scheduler.load_state_dict(state["scheduler"])
+    session.scaler.load_state_dict(state["scaler"])
+    if session.processes.rank == 0:
+        print(f"resuming {session.out} after epoch {state['epoch']} of {session.recipe.epochs}", flush=True)
+    return state["history"]
+
+
+def train_one_epoch(session: _Session, epoch: int) -> dict:
+    """One pass over the training set; its loss, accuracy, images and seconds."""
+    session.net.train()
+    run, recipe, processes = session.run, session.recipe, session.processes
+    zero = torch.zeros((), device=session.device, dtype=torch.float64)
+    loss_sum, correct, seen = zero.clone(), zero.clone(), zero.clone()
+    tick = time.perf_counter()
+    batches = session.data.train_batches(session.batch, run.seed, epoch, processes.rank, processes.world)
+    for images, labels in tqdm(batches, total=session.steps, desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="batch",
+                               leave=False, disable=processes.rank != 0):  # fmt: skip
+        if recipe.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(session.device.type, dtype=session.amp_dtype, enabled=session.amp_dtype is not None):
+            loss, logits = _loss(session.net(images), labels)
+        session.optimizer.zero_grad(set_to_none=True)
+        session.scaler.scale(loss).backward()
+        session.scaler.step(session.optimizer)
+        session.scaler.update()
+        session.scheduler.step()
+        loss_sum += loss.detach() * len(labels)
+        correct += (logits.detach().argmax(1) == labels).sum()
+        seen += len(labels)
+    loss_sum, correct, seen = processes.sum(loss_sum, correct, seen)  # waits for the device
+    return {"train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+            "train_seconds": time.perf_counter() - tick, "images": int(seen)}  # fmt: skip
+
+
+def evaluate(session: _Session) -> dict:
+    """Top-1 and top-5 accuracy and mean loss on the whole test set (shared out among processes)."""
+    model, data, processes = session.model, session.data, session.processes
+    model.eval()
+    top = min(TOP_K, data.num_classes)
+    zero = torch.zeros((), device=data.device, dtype=torch.float64)
+    loss_sum, correct, correct_top, seen = zero.clone(), zero.clone(), zero.clone(), zero.clone()
+    with torch.no_grad(), torch.autocast(data.device.type, dtype=session.amp_dtype, enabled=session.amp_dtype is not None):
+        for images, labels in data.test_batches(processes.rank, processes.world):
+            if session.recipe.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                loss, logits = _loss(net(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            loss_sum += loss.detach() * len(labels)
-            correct += (logits.detach().argmax(1) == labels).sum()
+            logits = model(images)
+            loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
+            correct += (logits.argmax(1) == labels).sum()
+            correct_top += (logits.topk(top, dim=1).indices == labels[:, None]).any(dim=1).sum()
             seen += len(labels)
-        loss_sum, correct, seen = processes.sum(loss_sum, correct, seen)  # waits for the device
-        train_seconds = time.perf_counter() - tick
-        test_accuracy, test_top5, test_loss = _evaluate(model, data, processes, amp_dtype, recipe.channels_last)
-        history.append({
-            "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-            "test_accuracy": test_accuracy, "test_top5_accuracy": test_top5, "test_loss": test_loss,
-            "lr": scheduler.get_last_lr()[0],
-            "train_seconds": train_seconds, "images": int(seen),
-        })  # fmt: skip
-        if processes.rank == 0:
-            print(f"epoch {epoch + 1}/{recipe.epochs}  train loss {loss_sum / seen:.4f} acc {correct / seen:.2%}  "
-                  f"test loss {test_loss:.4f} acc {test_accuracy:.2%}  {seen / train_seconds:,.0f} img/s", flush=True)  # fmt: skip
-            _save_atomically({"identity": identity, "epoch": epoch + 1, "history": history,
-                              "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict()},
-                             out / CHECKPOINT)  # fmt: skip
+    loss_sum, correct, correct_top, seen = processes.sum(loss_sum, correct, correct_top, seen)
+    return {"test_accuracy": correct / seen, "test_top5_accuracy": correct_top / seen, "test_loss": loss_sum / seen}
 
-    metrics = _metrics(run, recipe, precision, processes, device, data, history, time.perf_counter() - started)
+
+def train(run: Run, recipe: Recipe = Recipe(), recipe_label: str | None = None) -> dict:
+    """Train, evaluate after every epoch, write ``metrics.json`` and ``model.pt`` into ``run.out``.
+
+    ``recipe_label`` is what the run records as its recipe's name (``recipe_name``).
+    """
+    processes = _Processes.from_env()
+    device = devices.resolve(run.device, processes.local_rank)
+    if processes.world > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        with _exclusive(Path(run.out)) if processes.rank == 0 else nullcontext():
+            return _train(run, recipe, recipe_label, processes, device)
+    finally:
+        if processes.world > 1:
+            dist.destroy_process_group()
+
+
+def _train(run: Run, recipe: Recipe, recipe_label: str | None, processes: _Processes, device: torch.device) -> dict:
+    started = time.perf_counter()
+    session = _setup(run, recipe, processes, device)
+    history = _resume(session)
+    for epoch in range(len(history), recipe.epochs):
+        record = {"epoch": epoch + 1, **train_one_epoch(session, epoch), **evaluate(session),
+                  "lr": session.scheduler.get_last_lr()[0]}  # fmt: skip
+        history.append(record)
+        if processes.rank == 0:
+            print(f"epoch {epoch + 1}/{recipe.epochs}  train loss {record['train_loss']:.4f} "
+                  f"acc {record['train_accuracy']:.2%}  test loss {record['test_loss']:.4f} "
+                  f"acc {record['test_accuracy']:.2%}  {record['images'] / record['train_seconds']:,.0f} img/s",
+                  flush=True)  # fmt: skip
+            _save_checkpoint(session, history)
+
+    metrics = _metrics(session, recipe_label, history, time.perf_counter() - started)
     if processes.rank == 0:
-        _save_atomically(_compact(model.state_dict()), out / WEIGHTS)
-        _save_atomically(metrics, out / METRICS)
-        (out / CHECKPOINT).unlink(missing_ok=True)  # finished: `dvc repro -f` must train afresh
+        _save_atomically(_compact(session.model.state_dict()), session.out / WEIGHTS)
+        _save_atomically(metrics, session.out / METRICS)
+        (session.out / CHECKPOINT).unlink(missing_ok=True)  # finished: `dvc repro -f` must train afresh
     return metrics
 
 
-def _metrics(run, recipe, precision, processes, device, data, history, wall_seconds) -> dict:
-    family, schedule = models.resolve(run.model, run.variant, run.groups)
-    counts = counting.profile(run.model, run.variant, run.groups)
+def _metrics(session: _Session, recipe_label: str | None, history: list[dict], wall_seconds: float) -> dict:
+    run, data = session.run, session.data
+    counts = counting.count(session.model, session.family)
     train_seconds = sum(epoch["train_seconds"] for epoch in history)
     last = history[-1] if history else dict.fromkeys(("test_accuracy", "test_top5_accuracy", "test_loss"), math.nan)
     return {
-        "model": family.name,
-        "variant": run.variant if run.groups is None else schedules.label(schedule),
-        "groups": schedule,
+        "model": session.family.name,
+        "variant": run.variant if run.groups is None else schedules.label(session.schedule),
+        "groups": session.schedule,
         "seed": run.seed,
         "test_accuracy": last["test_accuracy"],
         "test_top5_accuracy": last["test_top5_accuracy"],
@@ -303,11 +401,12 @@ def _metrics(run, recipe, precision, processes, device, data, history, wall_seco
         "flops": counts["flops"],
         "params": counts["params"],
         "params_convention": counts["params_convention"],
-        "precision": precision,
-        "processes": processes.world,
-        "device": devices.describe(device),
+        "precision": session.precision,
+        "processes": session.processes.world,
+        "device": devices.describe(session.device),
         "data": data.source,
-        "recipe": asdict(recipe),
-        "git_commit": _git_commit(),
+        "recipe": asdict(session.recipe),
+        "recipe_name": recipe_label,
+        "git_commit": provenance.git_commit(),
         "history": history,
     }

@@ -1,9 +1,11 @@
 """The trainer on CPU at tiny scale: it learns, resumes exactly, runs under torchrun, fails clearly."""
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import torch
 import yaml
 from PIL import Image
 
-from roots import loaders, runs, train
+from roots import loaders, provenance, runs, train
 from roots.cli import main, parse_args
 from roots.data import DataError
 from roots.device import DeviceError
@@ -130,20 +132,30 @@ def test_imagefolder_path_trains_end_to_end(tmp_path):
     assert torch.equal(first, second)  # centre crops: evaluation is deterministic
     # the README's ILSVRC command: the recipe of params.yaml, shrunk on the command line
     argv = ["train", "--model", "resnet50", "--variant", "root-64", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
-            "--device", "cpu", "--recipe", f"{PARAMS}:imagenet_train", "--epochs", "1", "--batch-size", "4",
+            "--device", "cpu", "--recipe", f"{PARAMS}:recipes.imagenet", "--epochs", "1", "--batch-size", "4",
             "--workers", "0"]  # fmt: skip
     assert main(argv) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["data"]["name"] == "imagefolder" and metrics["test_images"] == 4 and metrics["epochs"] == 1
     assert metrics["test_top5_accuracy"] == 1.0  # two classes: top-5 holds every one
-    imagenet = yaml.safe_load(PARAMS.read_text())["imagenet_train"]
+    imagenet = yaml.safe_load(PARAMS.read_text())["recipes"]["imagenet"]
     assert metrics["recipe"] == {**imagenet, "epochs": 1, "batch_size": 4, "workers": 0}
+    assert metrics["recipe_name"] == "imagenet+changes"  # the command line changed three of its values
 
 
 def test_a_recipe_section_sets_defaults_and_the_command_line_wins(tmp_path):
-    (tmp_path / "recipes.yaml").write_text("fast: {epochs: 7, lr: 0.3, nesterov: false}\n")
-    args = parse_args(["train", "--recipe", f"{tmp_path}/recipes.yaml:fast", "--lr", "0.01"])
+    (tmp_path / "recipes.yaml").write_text("recipes:\n  fast: {epochs: 7, lr: 0.3, nesterov: false}\n")
+    spec = f"{tmp_path}/recipes.yaml:recipes.fast"
+    args = parse_args(["train", "--recipe", spec, "--lr", "0.01"])
     assert (args.epochs, args.lr, args.nesterov, args.batch_size) == (7, 0.01, False, train.Recipe.batch_size)
+    assert train.recipe_name(spec, train.Recipe(epochs=7, lr=0.3, nesterov=False)) == "fast"
+    assert train.recipe_name(spec, train.Recipe(epochs=7, lr=0.01, nesterov=False)) == "fast+changes"
+    assert train.recipe_name(None, train.Recipe()) is None
+
+
+def test_every_recipe_in_params_yaml_is_a_valid_recipe():
+    for name, values in yaml.safe_load(PARAMS.read_text())["recipes"].items():
+        assert train.Recipe(**values), name
 
 
 @pytest.mark.parametrize(
@@ -151,14 +163,21 @@ def test_a_recipe_section_sets_defaults_and_the_command_line_wins(tmp_path):
     [("fast: {epochs: 7}", "recipes.yaml", "--recipe takes FILE:SECTION"),
      ("fast: {epochs: 7}", "missing.yaml:fast", "no file"),
      ("fast: {epochs: 7}", "recipes.yaml:slow", "has no section 'slow'"),
-     ("fast: {epochs: 7, learning_rate: 1}", "recipes.yaml:fast", "unknown keys learning_rate; a recipe has: batch_size")],
+     ("fast: {epochs: 7}", "recipes.yaml:fast.epochs", "has no section 'fast.epochs'"),
+     ("fast: {epochs: 7, learning_rate: 1}", "recipes.yaml:fast", "unknown keys learning_rate; a recipe has: batch_size"),
+     ("fast: {epochs: 7", "recipes.yaml:fast", "recipes.yaml is not valid YAML (line 2, column 1)"),
+     ("fast: {epochs: 1.5}", "recipes.yaml:fast", "recipe value epochs=1.5 is not allowed: epochs must be an integer"),
+     ("fast: {epochs: [1, 2]}", "recipes.yaml:fast", "recipe value epochs=[1, 2] is not allowed"),
+     ("fast: {nesterov: maybe}", "recipes.yaml:fast", "recipe value nesterov='maybe' is not allowed: nesterov must be "
+                                                      "true or false")],
 )  # fmt: skip
 def test_a_bad_recipe_gives_one_clear_line(tmp_path, capsys, monkeypatch, content, spec, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "recipes.yaml").write_text(content + "\n")
-    assert main(["train", "--recipe", spec]) == 2
+    assert main(["train", "--recipe", spec, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("roots: error: ") and message in err
+    assert err.startswith("roots: error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # nothing written
 
 
 def test_a_proxy_trains_on_cifar_images(tmp_path):
@@ -175,17 +194,30 @@ def test_a_proxy_trains_on_cifar_images(tmp_path):
     [
         (["--data", "/nowhere/cifar10"], "no data at /nowhere/cifar10: run `roots prepare-data"),
         (["--device", "tpu"], "unknown device 'tpu'; choose one of: auto, cpu, cuda"),
-        (["--precision", "fp8"], "unknown precision 'fp8'"),
+        (["--precision", "fp8"], "precision='fp8' is not allowed: precision must be one of: auto, fp32, bf16, fp16"),
+        (["--epochs", "0"], "epochs=0 is not allowed: epochs must be an integer of at least 1"),
+        (["--epochs", "-1"], "epochs=-1 is not allowed"),
+        (["--epochs", "abc"], "argument --epochs: invalid int value: 'abc'"),
+        (["--batch-size", "-5"], "batch_size=-5 is not allowed: batch_size must be an integer of at least 1"),
+        (["--lr", "-1"], "lr=-1.0 is not allowed: lr must be a number above 0"),
+        (["--lr", "nan"], "lr=nan is not allowed"),
+        (["--warmup", "1"], "warmup=1.0 is not allowed: warmup must be a number from 0 up to, not including, 1"),
+        (["--momentum", "0"], "nesterov=True is not allowed with momentum=0"),
+        (["--weight-decay", "-0.1"], "weight_decay=-0.1 is not allowed"),
+        (["--train-subset", "-3"], "train_subset=-3 is not allowed"),
         (["--batch-size", "1000"], "larger than the 120 training images"),
         (["--variant", "root-3"], "unknown"),
         (["--train-subset", "500"], "train_subset must be between 1 and the 120 train images"),
     ],
 )
 def test_bad_training_input_gives_one_clear_line(tiny_cifar, tmp_path, capsys, argv, message):
-    base = ["train", "--data", str(tiny_cifar), "--out", str(tmp_path), "--device", "cpu", "--epochs", "1"]
-    assert main(base + argv) == 2
+    out = tmp_path / "run"
+    base = ["train", "--data", str(tiny_cifar), "--out", str(out), "--device", "cpu", "--epochs", "1"]
+    with pytest.raises(SystemExit) if argv[-1] == "abc" else nullcontext():  # argparse's own checks exit
+        assert main(base + argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("roots: error: ") and message in err and "Traceback" not in err
+    assert err.startswith("roots: error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not any(out.glob("*.json")) and not any(out.glob("*.pt"))  # nothing written
 
 
 def test_an_imagefolder_without_train_and_val_is_refused(tmp_path):
@@ -222,8 +254,24 @@ def test_a_run_is_marked_uncommitted_only_when_the_package_differs_from_its_comm
     git("add", ".")
     git("commit", "-qm", "first")
     (tmp_path / "dvc.lock").write_text("rewritten by a running stage\n")
-    clean = train._git_commit(tmp_path / "roots")
+    clean = provenance.git_commit(tmp_path / "roots")
     assert len(clean) == 40 and "+" not in clean
     (tmp_path / "roots" / "train.py").write_text("edited\n")
-    assert train._git_commit(tmp_path / "roots") == clean + "+uncommitted-changes"
-    assert train._git_commit(tmp_path_factory.mktemp("not-a-checkout")) == "unknown"
+    assert provenance.git_commit(tmp_path / "roots") == clean + "+uncommitted-changes"
+    elsewhere = tmp_path_factory.mktemp("not-a-checkout")
+    assert provenance.git_commit(elsewhere) == "unknown"
+    os.environ[provenance.COMMIT_VARIABLE] = clean  # what a copy without history is told by who sent it
+    try:
+        assert provenance.git_commit(elsewhere) == clean
+    finally:
+        del os.environ[provenance.COMMIT_VARIABLE]
+
+
+def test_a_second_trainer_on_the_same_folder_is_refused(tiny_cifar, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / train.LOCK, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running trainer holds it
+        assert main(["train", "--data", str(tiny_cifar), "--out", str(out), "--device", "cpu", "--epochs", "1"]) == 2
+    assert "is being trained by another process" in capsys.readouterr().err
+    assert not (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()

@@ -60,13 +60,15 @@ class Inception(nn.Module):
     def __init__(self, name: str, in_channels: int, groups: Mapping[str, int]) -> None:
         super().__init__()
         n1, r3, n3, r5, n5, proj = INCEPTION_FILTERS[name]
-        stage = name[0]
-        g1, g3, g5 = (groups[f"inc{stage}_{k}"] for k in ("1x1", "3x3", "5x5"))
-        conv = lambda part, c_in, c_out, k, g: ConvBN(f"inception{name}.{part}", c_in, c_out, k, groups=g, affine=False)  # noqa: E731
-        self.branch1x1 = conv("1x1", in_channels, n1, 1, g1)
-        self.branch3x3 = nn.Sequential(conv("3x3_reduce", in_channels, r3, 1, g1), conv("3x3", r3, n3, 3, g3))
-        self.branch5x5 = nn.Sequential(conv("5x5_reduce", in_channels, r5, 1, g1), conv("5x5", r5, n5, 5, g5))
-        self.branch_pool = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), conv("pool_proj", in_channels, proj, 1, g1))
+        def conv(part: str, c_in: int, c_out: int, k: int, kind: str) -> ConvBN:
+            slot = f"inc{name[0]}_{kind}"
+            return ConvBN(f"inception{name}.{part}", c_in, c_out, k, groups=groups[slot], affine=False, slot=slot)
+
+        self.branch1x1 = conv("1x1", in_channels, n1, 1, "1x1")
+        self.branch3x3 = nn.Sequential(conv("3x3_reduce", in_channels, r3, 1, "1x1"), conv("3x3", r3, n3, 3, "3x3"))
+        self.branch5x5 = nn.Sequential(conv("5x5_reduce", in_channels, r5, 1, "1x1"), conv("5x5", r5, n5, 5, "5x5"))
+        self.branch_pool = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1),
+                                         conv("pool_proj", in_channels, proj, 1, "1x1"))  # fmt: skip
         self.out_channels = n1 + n3 + n5 + proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,7 +97,8 @@ class GoogLeNet(nn.Module):
     def __init__(self, groups: Mapping[str, int], num_classes: int = 1000, stem: str = "imagenet") -> None:
         super().__init__()
         imagenet = check_stem(stem) == "imagenet"
-        conv = lambda name, c_in, c_out, k, stride=1: ConvBN(name, c_in, c_out, k, stride, groups[name], affine=False)  # noqa: E731
+        conv = lambda name, c_in, c_out, k, stride=1: ConvBN(name, c_in, c_out, k, stride, groups[name], affine=False,
+                                                             slot=name)  # noqa: E731  # fmt: skip
         layers = OrderedDict(conv1=conv("conv1", 3, 64, 7, 2) if imagenet else conv("conv1", 3, 64, 3))
         if imagenet:
             layers["pool1"] = _pool()

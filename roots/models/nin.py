@@ -42,7 +42,7 @@ def build_nin(groups: Mapping[str, int], num_classes: int = 10, in_channels: int
         else:
             is_classifier = name == "conv3c"
             filters = num_classes if is_classifier else filters
-            layers[name] = ConvBN(name, channels, filters, kind, groups=groups[name], relu=not is_classifier)
+            layers[name] = ConvBN(name, channels, filters, kind, groups=groups[name], relu=not is_classifier, slot=name)
             channels = filters
     layers["global_pool"] = nn.AdaptiveAvgPool2d(1)
     layers["flatten"] = nn.Flatten()

@@ -34,21 +34,16 @@ class Bottleneck(nn.Module):
     """
 
     def __init__(
-        self,
-        name: str,
-        in_channels: int,
-        width: int,
-        stride: int,
-        groups_1x1: int,
-        groups_3x3: int,
-        stride_on: str,
+        self, name: str, in_channels: int, width: int, stride: int, groups: Mapping[str, int], stride_on: str
     ) -> None:
         super().__init__()
         out_channels = width * EXPANSION
         reduce_stride, spatial_stride = (stride, 1) if stride_on == "reduce" else (1, stride)
-        self.reduce = ConvBN(f"{name}.reduce", in_channels, width, 1, reduce_stride, groups_1x1)
-        self.spatial = ConvBN(f"{name}.spatial", width, width, 3, spatial_stride, groups_3x3)
-        self.expand = ConvBN(f"{name}.expand", width, out_channels, 1, groups=groups_1x1, relu=False)
+        slot_1x1, slot_3x3 = f"{name.split('_')[0]}_1x1", f"{name.split('_')[0]}_3x3"  # res3_2 -> res3_1x1, res3_3x3
+        self.reduce = ConvBN(f"{name}.reduce", in_channels, width, 1, reduce_stride, groups[slot_1x1], slot=slot_1x1)
+        self.spatial = ConvBN(f"{name}.spatial", width, width, 3, spatial_stride, groups[slot_3x3], slot=slot_3x3)
+        self.expand = ConvBN(f"{name}.expand", width, out_channels, 1, groups=groups[slot_1x1], relu=False,
+                             slot=slot_1x1)  # fmt: skip
         self.projection = (
             ConvBN(f"{name}.projection", in_channels, out_channels, 1, stride, relu=False)
             if stride != 1 or in_channels != out_channels
@@ -72,10 +67,10 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         if check_stem(stem) == "imagenet":
-            self.conv1 = ConvBN("conv1", 3, 64, 7, stride=2, groups=groups["conv1"])
+            self.conv1 = ConvBN("conv1", 3, 64, 7, stride=2, groups=groups["conv1"], slot="conv1")
             self.pool1 = nn.MaxPool2d(3, stride=2, padding=1)
         else:
-            self.conv1 = ConvBN("conv1", 3, 64, 3, groups=groups["conv1"])
+            self.conv1 = ConvBN("conv1", 3, 64, 3, groups=groups["conv1"], slot="conv1")
             self.pool1 = nn.Identity()
         channels = 64
         stages: OrderedDict[str, nn.Module] = OrderedDict()
@@ -84,9 +79,7 @@ class ResNet(nn.Module):
             for index in range(n_blocks):
                 name = f"res{stage}_{index + 1}"
                 stride = 2 if index == 0 and stage > 2 else 1
-                blocks[name] = Bottleneck(
-                    name, channels, width, stride, groups[f"res{stage}_1x1"], groups[f"res{stage}_3x3"], stride_on
-                )
+                blocks[name] = Bottleneck(name, channels, width, stride, groups, stride_on)
                 channels = width * EXPANSION
             stages[f"res{stage}"] = nn.Sequential(blocks)
         self.stages = nn.Sequential(stages)

@@ -1,0 +1,154 @@
+"""`roots sweep`: a tiny plan of 3 runs, 2 at once, stopped (Ctrl-C, a deadline) and continued,
+ends exactly like an uninterrupted sweep; it starts nothing it cannot finish, and one sweep per root."""
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from roots import sweep, train
+from tiny import TINY_RECIPE, write_tiny_cifar, write_tiny_params
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = {key: {"variant": key.rsplit("-s", 1)[0], "seed": 0, "recipe": "tiny"} for key in ("orig-s0", "root-4-s0", "col-2-s0")}
+LONGER = {**TINY_RECIPE, "epochs": 8}  # long enough to be stopped in the middle
+COMPARED = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_top5_accuracy", "lr", "images")
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar(tmp_path_factory):
+    return write_tiny_cifar(tmp_path_factory.mktemp("data") / "cifar10", size=16)
+
+
+@pytest.fixture(scope="module")
+def params(tmp_path_factory):
+    return write_tiny_params(tmp_path_factory.mktemp("params") / "params.yaml", RUNS, LONGER)
+
+
+def _command(root, params, data, *extra):
+    return [sys.executable, "-m", "roots", "sweep", "--plan", "nin_runs", "--params", str(params), "--root", str(root),
+            "--data", str(data), "--parallel", "2", "--device", "cpu", *extra]  # fmt: skip
+
+
+def _sweep(root, params, data, *extra):
+    done = subprocess.run(_command(root, params, data, *extra), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _results(root):
+    metrics = {key: json.loads((root / "results/runs/nin" / key / "metrics.json").read_text()) for key in RUNS}
+    weights = {key: torch.load(root / "results/runs/nin" / key / "model.pt") for key in RUNS}
+    return metrics, weights
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, params, tiny_cifar):
+    root = tmp_path_factory.mktemp("uninterrupted")
+    _sweep(root, params, tiny_cifar)
+    return _results(root)
+
+
+def _assert_same(results, expected):
+    (metrics, weights), (expected_metrics, expected_weights) = results, expected
+    for key in RUNS:
+        for field in COMPARED:
+            assert [epoch[field] for epoch in metrics[key]["history"]] == [
+                epoch[field] for epoch in expected_metrics[key]["history"]], (key, field)  # fmt: skip
+        assert all(torch.equal(weights[key][name], expected_weights[key][name]) for name in expected_weights[key])
+
+
+def test_an_interrupted_sweep_continues_and_ends_like_an_uninterrupted_one(tmp_path, params, tiny_cifar, uninterrupted):
+    before = subprocess.run(_command(tmp_path, params, tiny_cifar, "--status"), capture_output=True, text=True)
+    assert before.stdout.count("to do, ~") == 3 and "0 of 3 done, 3 to do" in before.stdout
+
+    sweeping = subprocess.Popen(_command(tmp_path, params, tiny_cifar), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)  # fmt: skip
+    checkpoints = [tmp_path / "results/runs/nin" / key / "checkpoint.pt" for key in RUNS]
+    started = time.monotonic()
+    while not any(path.is_file() for path in checkpoints):  # a run has finished its first epoch
+        assert sweeping.poll() is None and time.monotonic() - started < 300
+        time.sleep(0.05)
+    sweeping.send_signal(signal.SIGINT)  # Ctrl-C
+    out, _ = sweeping.communicate(timeout=120)
+    assert "stopped after" in out and "interrupted: the same command continues" in out
+    kept = [path for path in checkpoints if path.is_file()]
+    assert kept and not (kept[0].parent / "metrics.json").exists()  # stopped mid-run, its checkpoint kept
+
+    middle = subprocess.run(_command(tmp_path, params, tiny_cifar, "--status"), capture_output=True, text=True).stdout
+    assert "interrupted after epoch" in middle and "3 of 3 done" not in middle
+    again = _sweep(tmp_path, params, tiny_cifar)
+    assert "resum" in (tmp_path / "logs" / f"{kept[0].parent.name}.log").read_text()
+    assert "0 remaining" in again
+    after = subprocess.run(_command(tmp_path, params, tiny_cifar, "--status"), capture_output=True, text=True).stdout
+    assert "3 of 3 done, 0 to do" in after
+    _assert_same(_results(tmp_path), uninterrupted)
+    assert "3 done (0 in this call)" in _sweep(tmp_path, params, tiny_cifar)  # a third call has nothing to do
+
+
+def test_a_deadline_stops_the_sweep_and_a_second_call_finishes(tmp_path, params, tiny_cifar, uninterrupted):
+    first = _sweep(tmp_path, params, tiny_cifar, "--deadline", "2s")  # less than a run's start-up
+    assert "0 done (0 in this call), 3 remaining" in first
+    assert first.count("stopped after") == 2 and first.count(": not started: the deadline has passed") == 1
+    _sweep(tmp_path, params, tiny_cifar)
+    _assert_same(_results(tmp_path), uninterrupted)
+
+
+def test_a_run_that_would_not_finish_by_the_deadline_is_not_started(tmp_path, tiny_cifar):
+    slow = {"about": "stated to train 1 image/s", "model": "nin", "recipe": "tiny", "images_per_second": 1,
+            "runs": [{"seeds": [0], "variants": ["orig"]}]}  # fmt: skip
+    params = write_tiny_params(tmp_path / "params.yaml", {}, campaign={"slow": slow})
+    out = _sweep(tmp_path, params, tiny_cifar, "--deadline", "60s", "--plan", "slow")  # the last --plan wins
+    assert "orig-s0: not started: needs ~" in out and "1 not started" in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_one_sweep_per_root(tmp_path, params, tiny_cifar):
+    with open(tmp_path / ".sweep.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running sweep holds it
+        done = subprocess.run(_command(tmp_path, params, tiny_cifar), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith("roots: error: another sweep is working in")
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--plan", "everything"], "unknown plan 'everything'; choose one of: campaign, nin_runs, proxy_runs"),
+     (["--deadline", "soon"], "--deadline takes a duration such as 90s, 8m or 1.5h; got 'soon'"),
+     (["--parallel", "0"], "--parallel must be at least 1, got 0")],
+)  # fmt: skip
+def test_bad_sweep_input_gives_one_line(tmp_path, params, tiny_cifar, argv, message):
+    done = subprocess.run(_command(tmp_path, params, tiny_cifar) + argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_plan_naming_an_unknown_recipe_or_a_misnamed_run_is_refused(tmp_path):
+    params = write_tiny_params(tmp_path / "params.yaml", {"orig-s0": {"variant": "orig", "seed": 0, "recipe": "big"}})
+    with pytest.raises(sweep.SweepError, match="nin_runs.orig-s0: unknown recipe 'big'; params.yaml's recipes are: tiny"):
+        sweep.load_plan(params, "nin_runs")
+    write_tiny_params(params, {"orig-s1": {"variant": "orig", "seed": 0, "recipe": "tiny"}})
+    with pytest.raises(sweep.SweepError, match="a run of nin orig seed 0 is named orig-s0"):
+        sweep.load_plan(params, "nin_runs")
+
+
+def test_the_repository_campaign_is_a_valid_queue_in_priority_order():
+    content = yaml.safe_load((ROOT / "params.yaml").read_text())
+    jobs = sweep.load_plan(ROOT / "params.yaml")
+    assert [item for item in dict.fromkeys(job.item for job in jobs)] == list(content["campaign"])
+    first = [job for job in jobs if job.item == "nin_seed0"]
+    assert len(first) == 18 and {job.variant for job in first} == {
+        "orig", "root-2", "root-4", "root-8", "root-16", "root-32", "tree-2", "tree-4", "tree-8", "tree-16", "col-2",
+        "col-4", "col-8", "col-16"}  # fmt: skip
+    assert sorted(job.seed for job in first if job.variant == "orig") == [0, 1, 2, 3, 4]
+    assert all(job.recipe == train.Recipe(**content["recipes"]["nin_paper"]) for job in first)
+    timings = [job for job in jobs if isinstance(job, sweep.PlannedTiming)]
+    assert [job.model for job in timings] == ["nin", "resnet50", "googlenet"]
+    assert os.path.commonpath([str(job.folder(Path("."))) for job in timings]) == "results/timing/cuda"
