@@ -10,7 +10,7 @@ from pathlib import Path
 
 import time
 
-from roots import counting, data, implementations, models, schedules, sweep, timing, train, transfer
+from roots import counting, data, implementations, models, schedules, stage, sweep, timing, train, transfer
 from roots import device as devices
 from roots.errors import RootsError
 
@@ -252,6 +252,24 @@ def _add_transfer(commands) -> None:
     campaign.set_defaults(run=_campaign)
 
 
+def _stage(args: argparse.Namespace) -> None:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise stage.StageError("no command given after --")
+    stage.run(args.outputs, " ".join(command))
+
+
+def _add_stage(commands) -> None:
+    command = commands.add_parser(
+        "stage", help="run a pipeline stage's command; its outputs change only if it succeeds (dvc.yaml uses it)",
+        description="Runs COMMAND in a shadow of this checkout and moves OUTPUT... into place only when it exits 0: "
+        "a stage that fails or is interrupted leaves its committed outputs as they were.",
+    )  # fmt: skip
+    command.add_argument("--outputs", nargs="+", type=Path, required=True, metavar="OUTPUT")
+    command.add_argument("command", nargs=argparse.REMAINDER, help="after --: the shell command line")
+    command.set_defaults(run=_stage)
+
+
 def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
     main = _Parser(prog="roots", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
@@ -271,6 +289,7 @@ def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
     _add_time(commands)
     _add_sweep(commands)
     _add_transfer(commands)
+    _add_stage(commands)
     return main
 
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-PACKAGE = Path(__file__).parent
+PACKAGE = Path(__file__).resolve().parent  # the real folder, also when run through links
 # Where the code runs from a copy without git history (a lent GPU machine gets the working tree
 # only), the command that sent it there names the commit in this variable.
 COMMIT_VARIABLE = "ROOTS_GIT_COMMIT"

@@ -316,6 +316,7 @@ def import_results(sources: list[Path], repo: Path = Path("."), commit: bool = T
         done = subprocess.run([sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *stages], cwd=repo,
                               capture_output=True, text=True)  # fmt: skip
         if done.returncode:
-            raise TransferError(f"dvc commit failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+            said = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+            raise TransferError(f"dvc commit failed (exit {done.returncode}): {said[0] if said else 'no message'}")
         say(f"recorded {len(stages)} stage(s) in dvc.lock; `dvc repro` now regenerates the notebooks from them")
     return refused

@@ -101,8 +101,8 @@ def test_import_takes_matching_results_refuses_the_rest_and_records_them_in_dvc(
 
     stage_cmd = next(stage.cmd for stage in Repo(str(repo)).index.stages if stage.name == "timing@tiny")
     jobs = sweep.load_plan(params, "timing")
-    assert stage_cmd == " && ".join(
-        f"python -m roots time {' '.join(job.arguments())} --out-dir results/timing/tiny" for job in jobs)
+    assert stage_cmd == 'python -m roots stage --outputs results/timing/tiny -- "' + " && ".join(
+        f"python -m roots time {' '.join(job.arguments())} --out-dir results/timing/tiny" for job in jobs) + '"'  # fmt: skip
 
 
 def test_import_refuses_results_of_code_that_has_changed_since(checkout, tmp_path):
