@@ -10,7 +10,7 @@ from pathlib import Path
 
 import time
 
-from roots import counting, data, implementations, models, schedules, stage, sweep, timing, train, transfer
+from roots import counting, data, implementations, models, notebooks, schedules, stage, sweep, timing, train, transfer
 from roots import device as devices
 from roots.errors import RootsError
 
@@ -259,6 +259,11 @@ def _stage(args: argparse.Namespace) -> None:
     stage.run(args.outputs, " ".join(command))
 
 
+def _tidy(args: argparse.Namespace) -> None:
+    for path in args.paths:
+        notebooks.tidy(path)
+
+
 def _add_stage(commands) -> None:
     command = commands.add_parser(
         "stage", help="run a pipeline stage's command; its outputs change only if it succeeds (dvc.yaml uses it)",
@@ -268,6 +273,11 @@ def _add_stage(commands) -> None:
     command.add_argument("--outputs", nargs="+", type=Path, required=True, metavar="OUTPUT")
     command.add_argument("command", nargs=argparse.REMAINDER, help="after --: the shell command line")
     command.set_defaults(run=_stage)
+    tidy = commands.add_parser("tidy-notebook", help="remove run times, random ids and addresses from executed notebooks",
+                               description="So that re-running a stage that changed nothing changes no byte (dvc.yaml "
+                               "runs it after papermill).")  # fmt: skip
+    tidy.add_argument("paths", nargs="+", type=Path, metavar="NOTEBOOK")
+    tidy.set_defaults(run=_tidy)
 
 
 def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
@@ -297,7 +307,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; ``train --recipe FILE:SECTION`` makes that section the train options' defaults."""
     args = parser().parse_args(argv)
     if getattr(args, "recipe", None):
-        args = parser(train.recipe_section(args.recipe)).parse_args(argv)
+        section = train.recipe_section(args.recipe)
+        train.Recipe(**section)  # a bad value fails here, named as the file has it, not after argparse's conversion
+        args = parser(section).parse_args(argv)
     return args
 
 

@@ -139,7 +139,8 @@ def accuracy_vs_paper(trained: pd.DataFrame, table: int) -> pd.DataFrame:
 def topologies_at_equal_k(frame: pd.DataFrame) -> pd.DataFrame:
     """Root, tree and column at each k (similar FLOPs): which is most accurate, ours and the paper's.
 
-    ``margin`` is the best topology's lead over the runner-up, and ``orig_std`` Orig's
+    ``margin`` is the best topology's lead over the runner-up, ``root lead`` root's accuracy less
+    the better of tree and column (the paper's claim: not below zero), and ``orig_std`` Orig's
     seed-to-seed standard deviation: a lead smaller than it is not evidence either way.
     """
     table = frame[frame["topology"] != "orig"].assign(k=lambda f: f["variant"].str.split("-").str[1].astype(int))
@@ -153,6 +154,9 @@ def topologies_at_equal_k(frame: pd.DataFrame) -> pd.DataFrame:
                 row[f"{entry['topology']} ({who})"] = entry[column]
             row[f"best ({who})"] = ranked["topology"].iloc[0] if len(ranked) else None
             row[f"margin ({who})"] = ranked[column].iloc[0] - ranked[column].iloc[1] if len(ranked) > 1 else None
+            others = ranked.loc[ranked["topology"] != "root", column]
+            root = ranked.loc[ranked["topology"] == "root", column]
+            row[f"root lead ({who})"] = root.iloc[0] - others.max() if len(root) and len(others) else None
         row["orig_std"] = orig_std
         rows.append(row)
     return pd.DataFrame(rows)

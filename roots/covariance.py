@@ -20,10 +20,12 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from roots.errors import RootsError
 
 EIGENVALUE_FLOOR = 1e-6
+SIGNIFICANT = 10  # digits a block-diagonality score keeps
 
 
 class PairMoments:
@@ -104,7 +106,8 @@ def block_diagonality(matrix: torch.Tensor, groups: int) -> float:
         raise RootsError(f"{groups} groups do not divide a {rows} x {columns} matrix")
     block = torch.block_diag(*[torch.ones(rows // groups, columns // groups, dtype=torch.bool)] * groups)
     magnitude = matrix.abs().cpu()
-    return float(magnitude[block].mean() / magnitude[~block].mean())
+    score = float(magnitude[block].mean() / magnitude[~block].mean())
+    return float(f"{score:.{SIGNIFICANT}g}")  # multi-threaded float64 sums differ below this from run to run
 
 
 @contextmanager
@@ -124,17 +127,18 @@ def _outputs(model: nn.Module, layers: Sequence[str]):
 
 
 def adjacent_moments(model: nn.Module, layers: Sequence[str], batches: Iterable[torch.Tensor],
-                     device: torch.device | str = "cpu", only: Sequence[str] | None = None,
-                     ) -> dict[tuple[str, str], PairMoments]:  # fmt: skip
+                     device: torch.device | str = "cpu", only: Sequence[str] | None = None, total: int | None = None,
+                     desc: str = "covariance statistics") -> dict[tuple[str, str], PairMoments]:  # fmt: skip
     """Stream ``batches`` of images through ``model``; running sums for each adjacent layer pair.
 
-    ``only`` keeps the pairs whose second layer is listed (e.g. the grouped ones), to save time.
+    ``only`` keeps the pairs whose second layer is listed (e.g. the grouped ones), to save time;
+    ``total`` (the number of batches) and ``desc`` make the progress bar's.
     """
     model = model.to(device).eval()
     pairs = [(first, second) for first, second in zip(layers[:-1], layers[1:]) if only is None or second in only]
     moments: dict[tuple[str, str], PairMoments] = {}
     with _outputs(model, layers) as captured, torch.no_grad():
-        for images in batches:
+        for images in tqdm(batches, total=total, desc=desc, unit="batch", leave=False):
             model(images.to(device))
             for first, second in pairs:
                 map1, map2 = aligned(captured[first], captured[second])

@@ -13,43 +13,55 @@ import torch
 TOPOLOGY_COLOURS = {"orig": "black", "root": "tab:green", "tree": "tab:orange", "col": "tab:blue"}
 
 
-def accuracy_vs_cost(frame: pd.DataFrame, title: str) -> plt.Figure:
-    """Fig. 5's layout: accuracy against FLOPs and against params, ours (top) and the paper's.
+_LABEL_OFFSETS = {"root": ((5, -9), "left"), "col": ((-5, 4), "right")}  # apart where topologies crowd at equal k
 
-    ``frame`` is ``compare.accuracy_vs_paper``'s. Orig carries an error bar of one standard
-    deviation over its seeds and a band across the panel, so a variant inside the band is
-    within seed-to-seed noise of Orig. Our row and the paper's row have their own accuracy
-    scales: a short training budget moves every accuracy, the comparison is within a row.
+
+def _label_points(ax, frame: pd.DataFrame, x: str, y: pd.Series) -> None:
+    for (_, point), value in zip(frame.iterrows(), y):
+        offset, align = _LABEL_OFFSETS.get(str(point["variant"]).split("-")[0], ((5, 4), "left"))
+        ax.annotate(point["variant"], (point[x], value), fontsize=7, xytext=offset, textcoords="offset points", ha=align)
+
+
+def fig5(frame: pd.DataFrame, title: str) -> plt.Figure:
+    """Fig. 5's layout: top-1 error against FLOPs and against parameters, as the paper plots it
+    (the best models nearest the origin); ours in the top row, the paper's in the bottom one.
+
+    ``frame`` is ``compare.accuracy_vs_paper``'s. Counts are in the paper's units (x10^8 FLOPs,
+    x10^5 parameters). Orig carries an error bar of one standard deviation over its seeds and a
+    band across the panel: a variant inside the band is within seed-to-seed noise of Orig. Each
+    row has its own error scale: a training budget moves every error, the claims are within a row.
     """
-    figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex="col", layout="constrained")
+    figure, axes = plt.subplots(2, 2, figsize=(11, 8.5), layout="constrained")
     orig = frame.set_index("variant").loc["orig"]
-    for row, (who, accuracy, flops, params) in enumerate([
-        ("ours", "accuracy", "flops", "params"),
-        ("paper", "paper_accuracy", "paper_flops", "paper_params"),
-    ]):  # fmt: skip
-        for column, cost in enumerate((flops, params)):
-            ax = axes[row, column]
-            for name, group in frame.dropna(subset=[accuracy]).groupby("topology", sort=False):
-                group = group.sort_values(cost)
-                ax.plot(group[cost], group[accuracy] * 100, "o-" if name != "orig" else "s",
-                        color=TOPOLOGY_COLOURS.get(name, "grey"), label=name)  # fmt: skip
-                for _, point in group.iterrows():
-                    ax.annotate(point["variant"], (point[cost], point[accuracy] * 100), fontsize=7,
-                                xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    units = {"flops": (1e8, "FLOPs (multiply-adds, x10^8)"), "params": (1e5, "parameters (x10^5)")}
+    for row, (who, accuracy, prefix) in enumerate((("ours", "accuracy", ""), ("paper", "paper_accuracy", "paper_"))):
+        for column, cost in enumerate(("flops", "params")):
+            ax, (scale, label) = axes[row, column], units[cost]
+            shown = frame.dropna(subset=[accuracy]).assign(x=lambda f: f[prefix + cost] / scale)
+            for name, group in shown.groupby("topology", sort=False):
+                group = group.sort_values("x")
+                error = (1 - group[accuracy]) * 100
+                ax.plot(group["x"], error, "o-" if name != "orig" else "s", color=TOPOLOGY_COLOURS.get(name, "grey"),
+                        label=name, markersize=6)  # fmt: skip
+                _label_points(ax, group, "x", error)
             if who == "ours" and pd.notna(orig["accuracy_std"]):
-                mean, std = orig["accuracy"] * 100, orig["accuracy_std"] * 100
-                ax.errorbar(orig[cost], mean, yerr=std, color="black", capsize=4)
-                ax.axhspan(mean - std, mean + std, color="black", alpha=0.08, label=f"orig ± 1 std ({orig['seeds']} seeds)")
-            ax.set_ylabel(f"top-1 accuracy (%), {who}")
-            ax.set_xlabel({flops: "FLOPs (multiply-adds)", params: "parameters"}[cost])
-            ax.set_xscale("log")
-    axes[0, 0].legend(fontsize=8)
-    figure.suptitle(title)
+                error, std = (1 - orig["accuracy"]) * 100, orig["accuracy_std"] * 100
+                ax.errorbar(orig[cost] / scale, error, yerr=std, color="black", capsize=4)
+                ax.axhspan(error - std, error + std, color="black", alpha=0.08,
+                           label=f"orig ± 1 std ({orig['seeds']} seeds)")  # fmt: skip
+            ax.margins(x=0.12, y=0.12)  # room for the labels of the outermost points
+            ax.set_xlabel(label)
+            ax.set_ylabel(f"top-1 error (%), {who}")
+            ax.set_title(f"{'our runs' if who == 'ours' else 'the paper'}: error vs {cost.replace('flops', 'FLOPs')}",
+                         fontsize=10)  # fmt: skip
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9, frameon=False)
+    figure.suptitle(title, fontsize=11)
     sns.despine(figure)
     return figure
 
 
-def time_vs_flops(frame: pd.DataFrame, paper_ratios: pd.DataFrame, device: str) -> plt.Figure:
+def time_vs_flops(frame: pd.DataFrame, paper_ratios: pd.DataFrame, device: str, title: str = "") -> plt.Figure:
     """Sec. 5's question in one picture per model: does time fall as FLOPs fall?
 
     ``frame`` is ``timing.results_table``'s rows for one device. Each implementation is a line
@@ -77,30 +89,48 @@ def time_vs_flops(frame: pd.DataFrame, paper_ratios: pd.DataFrame, device: str) 
         ax.set_title(f"{model} on {device}")
         ax.set_xlabel("FLOPs (multiply-adds per image)")
         ax.set_ylabel("forward time per image (ms)")
-        ax.legend(fontsize=7)
+        ax.margins(x=0.05, y=0.08)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    if title:
+        figure.suptitle(title, fontsize=10)
     sns.despine(figure)
     return figure
 
 
 def heatmap_grid(matrices: dict[tuple[str, str], object], rows: list[str], columns: list[str], title: str,
-                 size: float = 2.2, vmax: float | None = None) -> plt.Figure:  # fmt: skip
-    """A grid of absolute-value heat maps, ``matrices[row, column]``, in the appendix's style."""
-    figure, axes = plt.subplots(len(rows), len(columns), figsize=(size * len(columns), size * len(rows)),
+                 size: float = 2.2, vmax: float | None = None, axes_note: str = "") -> plt.Figure:  # fmt: skip
+    """A grid of absolute-value heat maps, ``matrices[row, column]``, in the appendix's style.
+
+    Without ``vmax`` each map is scaled to its own largest magnitude (the pattern, not the
+    level, is what the appendix compares) and the colour bar reads as that fraction; with it,
+    every map shares the scale 0..vmax. ``axes_note`` says what the rows and columns of a map are.
+    """
+    figure, axes = plt.subplots(len(rows), len(columns), figsize=(size * len(columns) + 1.2, size * len(rows) + 0.9),
                                 squeeze=False, layout="constrained")  # fmt: skip
+    image = None
     for i, row in enumerate(rows):
         for j, column in enumerate(columns):
             ax = axes[i, j]
             matrix = matrices.get((row, column))
             if matrix is not None:
-                sns.heatmap(abs(matrix), ax=ax, cmap="viridis", cbar=False, xticklabels=False, yticklabels=False,
-                            square=True, vmin=0, vmax=vmax)  # fmt: skip
+                magnitude = abs(np.asarray(matrix, dtype=float))
+                if vmax is None:
+                    magnitude = magnitude / max(magnitude.max(), np.finfo(float).tiny)
+                image = ax.imshow(magnitude, cmap="viridis", vmin=0, vmax=vmax or 1, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
             else:
                 ax.axis("off")
             if i == 0:
                 ax.set_title(column, fontsize=9)
             if j == 0:
                 ax.set_ylabel(row, fontsize=9)
-    figure.suptitle(title)
+    if image is not None:
+        figure.colorbar(image, ax=axes, shrink=0.8, label="|value|" if vmax else "|value| / largest in its map")
+    if axes_note:
+        figure.supxlabel(axes_note, fontsize=8)
+    figure.suptitle(title, fontsize=10)
     return figure
 
 
@@ -112,36 +142,39 @@ def error_vs_cost(paper_rows: pd.DataFrame, proxy: pd.DataFrame, title: str) -> 
     proxy (``compare.proxy_vs_paper``), its top-1 error against the proxy's own counts, with
     Orig's seed band; a note instead where no proxy run has been trained.
     """
-    figure, axes = plt.subplots(3, 2, figsize=(11, 10), layout="constrained")
-    labels = {"flops": "FLOPs (multiply-adds)", "params": "parameters"}
+    trained = proxy.dropna(subset=["accuracy"])
+    rows = 3 if len(trained) else 2  # no proxy run trained yet: no empty panels, the title says so
+    figure, axes = plt.subplots(rows, 2, figsize=(11, 3.4 * rows + 0.6), layout="constrained")
+    exponent = {"flops": int(np.floor(np.log10(paper_rows["paper_flops"].min()))),
+                "params": int(np.floor(np.log10(paper_rows["paper_params"].min())))}  # fmt: skip
+    labels = {"flops": "FLOPs (multiply-adds", "params": "parameters ("}
     for column, cost in enumerate(("flops", "params")):
+        scale = 10.0 ** exponent[cost]
+        unit = f"{labels[cost]}{', ' if cost == 'flops' else ''}x10^{exponent[cost]})"
         for row, (error, colour) in enumerate((("top1", "tab:red"), ("top5", "tab:purple"))):
             ax, y = axes[row, column], paper_rows[f"paper_{error}_error"] * 100
-            ax.plot(paper_rows[f"paper_{cost}"], y, "o-", color=colour, label="paper's error at paper's count")
-            ax.plot(paper_rows[cost], y, "o", color=colour, markerfacecolor="none", label="paper's error at our count")
-            for _, point in paper_rows.iterrows():
-                ax.annotate(point["variant"], (point[f"paper_{cost}"], point[f"paper_{error}_error"] * 100), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
-            ax.set(xscale="log", xlabel=labels[cost], ylabel=f"ILSVRC {error.replace('top', 'top-')} error (%), paper")
-        ax = axes[2, column]
-        trained = proxy.dropna(subset=["accuracy"]).sort_values(cost)
-        if trained.empty:
-            ax.text(0.5, 0.5, "no CIFAR-10 proxy run trained yet\n(they need a GPU: README)", ha="center",
-                    va="center", transform=ax.transAxes)  # fmt: skip
-            ax.set_axis_off()
+            ax.plot(paper_rows[f"paper_{cost}"] / scale, y, "o-", color=colour, label="paper's error at paper's count")
+            ax.plot(paper_rows[cost] / scale, y, "o", color=colour, markerfacecolor="none",
+                    label="paper's error at our count")  # fmt: skip
+            _label_points(ax, paper_rows.assign(x=paper_rows[f"paper_{cost}"] / scale), "x", y)
+            ax.margins(x=0.12, y=0.12)
+            ax.set(xlabel=unit, ylabel=f"ILSVRC {error.replace('top', 'top-')} error (%), paper")
+            ax.legend(fontsize=7, loc="best")
+        if not len(trained):
             continue
-        ax.plot(trained[cost], (1 - trained["accuracy"]) * 100, "o-", color="tab:green", label="proxy top-1 error")
-        for _, point in trained.iterrows():
-            ax.annotate(point["variant"], (point[cost], (1 - point["accuracy"]) * 100), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")  # fmt: skip
-        orig = trained.set_index("variant").loc["orig"] if "orig" in set(trained["variant"]) else None
+        ax = axes[2, column]
+        ours = trained.sort_values(cost)
+        ax.plot(ours[cost] / scale, (1 - ours["accuracy"]) * 100, "o-", color="tab:green", label="proxy top-1 error")
+        _label_points(ax, ours.assign(x=ours[cost] / scale), "x", (1 - ours["accuracy"]) * 100)
+        orig = ours.set_index("variant").loc["orig"] if "orig" in set(ours["variant"]) else None
         if orig is not None and pd.notna(orig["accuracy_std"]):
             error, std = (1 - orig["accuracy"]) * 100, orig["accuracy_std"] * 100
             ax.axhspan(error - std, error + std, color="black", alpha=0.08, label=f"orig ± 1 std ({orig['seeds']} seeds)")
-        ax.set(xscale="log", xlabel=f"{labels[cost]} of the 32x32 proxy", ylabel="CIFAR-10 top-1 error (%), our proxy")
-        ax.legend(fontsize=8)
-    axes[0, 0].legend(fontsize=8)
-    figure.suptitle(title)
+        ax.margins(x=0.12, y=0.12)
+        ax.set(xlabel=f"{unit} of the 32x32 proxy", ylabel="CIFAR-10 top-1 error (%), our proxy")
+        ax.legend(fontsize=7)
+    figure.suptitle(title + ("" if len(trained) else "\n(no CIFAR-10 proxy run trained yet: they need a GPU, README)"),
+                    fontsize=10)  # fmt: skip
     sns.despine(figure)
     return figure
 

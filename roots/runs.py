@@ -79,6 +79,21 @@ def budget_label(frame: pd.DataFrame) -> str:
             f"{row['device']}, seeds {','.join(map(str, sorted(frame['seed'].unique())))}")
 
 
+def budget_metrics(frame: pd.DataFrame) -> dict:
+    """The budget of one recipe's runs as numbers, for a stage's metrics file."""
+    row = frame.iloc[0]
+    return {"epochs": int(row["epochs"]), "train_images": int(row["train_images"]), "runs": len(frame),
+            "orig_seeds": int((frame["variant"] == "orig").sum())}  # fmt: skip
+
+
+def curves(runs_dir: Path, names: list[str]) -> pd.DataFrame:
+    """Per-epoch test accuracy and training loss of the named runs, one row per run and epoch."""
+    rows = [{"run": name, "epoch": epoch["epoch"], "test_accuracy": epoch["test_accuracy"],
+             "train_loss": epoch["train_loss"]}
+            for name in names for epoch in metrics(Path(runs_dir) / name)["history"]]  # fmt: skip
+    return pd.DataFrame(rows, columns=["run", "epoch", "test_accuracy", "train_loss"])
+
+
 def model(run_dir: Path) -> nn.Module:
     """The trained network of a run, in float32 and eval mode."""
     run = metrics(run_dir)

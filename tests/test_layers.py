@@ -3,25 +3,42 @@
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from roots.layers import ConvBN, GroupCountError, he_init
 
 
-@pytest.mark.parametrize("groups", [1, 2, 4, 8])
-def test_grouped_conv_equals_block_diagonal_dense_conv(groups):
-    torch.manual_seed(0)
-    c_in, c_out, k = 16, 24, 3
-    grouped = nn.Conv2d(c_in, c_out, k, padding=1, groups=groups, bias=False)
-    dense_weight = torch.zeros(c_out, c_in, k, k)
-    per_in, per_out = c_in // groups, c_out // groups
+def _block_diagonal(weight: torch.Tensor, c_in: int, groups: int, order=None) -> torch.Tensor:
+    """The dense weight of a grouped one: group g's filters see only input block g (or ``order[g]``)."""
+    c_out, per_in, k, _ = weight.shape
+    per_out = c_out // groups
+    dense = torch.zeros(c_out, c_in, k, k, dtype=weight.dtype)
     for g in range(groups):
-        block = grouped.weight[g * per_out : (g + 1) * per_out]
-        dense_weight[g * per_out : (g + 1) * per_out, g * per_in : (g + 1) * per_in] = block
-    x = torch.randn(2, c_in, 9, 9)
-    torch.testing.assert_close(grouped(x), F.conv2d(x, dense_weight, padding=1), rtol=1e-5, atol=1e-5)
-    # and the block structure is real: off-diagonal blocks carry no weight
-    assert (dense_weight != 0).sum() == grouped.weight.numel()
+        block = (order or list(range(groups)))[g]
+        dense[g * per_out : (g + 1) * per_out, block * per_in : (block + 1) * per_in] = weight[g * per_out : (g + 1) * per_out]
+    return dense
+
+
+@pytest.mark.parametrize("groups", [2, 4, 8])
+def test_the_projects_grouped_layer_equals_its_block_diagonal_dense_twin(groups):
+    generator = torch.Generator().manual_seed(groups)
+    c_in, c_out, k = 16, 24, 3
+    grouped = ConvBN("conv2a", c_in, c_out, k, groups=groups).double().eval()
+    dense = ConvBN("conv2a", c_in, c_out, k, groups=1).double().eval()
+    with torch.no_grad():
+        grouped.conv.weight.copy_(torch.randn(grouped.conv.weight.shape, generator=generator, dtype=torch.float64))
+        batchnorm = grouped[1]
+        batchnorm.running_mean.copy_(torch.randn(c_out, generator=generator, dtype=torch.float64))
+        batchnorm.running_var.copy_(torch.rand(c_out, generator=generator, dtype=torch.float64) + 0.5)
+        batchnorm.weight.copy_(torch.randn(c_out, generator=generator, dtype=torch.float64))
+        batchnorm.bias.copy_(torch.randn(c_out, generator=generator, dtype=torch.float64))
+        dense[1].load_state_dict(batchnorm.state_dict())
+        dense.conv.weight.copy_(_block_diagonal(grouped.conv.weight, c_in, groups))
+        x = torch.randn(2, c_in, 9, 9, generator=generator, dtype=torch.float64)
+        torch.testing.assert_close(grouped(x), dense(x), rtol=1e-12, atol=1e-12)
+        # the twin must have the blocks on the diagonal: the same blocks elsewhere compute something else
+        shifted = [(g + 1) % groups for g in range(groups)]
+        dense.conv.weight.copy_(_block_diagonal(grouped.conv.weight, c_in, groups, shifted))
+        assert not torch.allclose(grouped(x), dense(x))
 
 
 def test_conv_bn_builds_grouped_block():

@@ -6,8 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from roots import implementations, models, timing
+import hand_counts
+from roots import implementations, models, schedules, timing
 from roots.cli import main
+
+_HAND_RATIO = hand_counts.nin(schedules.named("nin", "orig")) / hand_counts.nin(schedules.named("nin", "root-8"))  # 2.153
 
 
 @pytest.mark.parametrize("implementation", ["loop", "bmm"])
@@ -41,18 +44,33 @@ def test_a_whole_model_gives_the_same_output_with_every_implementation(implement
         torch.testing.assert_close(swapped(x), network(x), rtol=1e-3, atol=1e-3)
 
 
-@pytest.mark.parametrize(("model", "variant", "size"), [("nin", "root-4", 32), ("googlenet", "root-4", 224)])
+def _randomise_batchnorm(network: nn.Module, generator: torch.Generator) -> None:
+    """Statistics and affine terms far from the identity, so that a wrong fold cannot pass unnoticed."""
+    for module in network.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            size = module.num_features
+            module.running_mean.copy_(torch.randn(size, generator=generator, dtype=torch.float64) * 2)
+            module.running_var.copy_(torch.rand(size, generator=generator, dtype=torch.float64) * 4 + 0.1)
+            if module.affine:
+                sign = torch.randint(0, 2, (size,), generator=generator) * 2 - 1
+                module.weight.copy_(sign * (torch.rand(size, generator=generator, dtype=torch.float64) * 1.5 + 0.5))
+                module.bias.copy_(torch.randn(size, generator=generator, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(("model", "variant", "size"),
+                         [("nin", "root-4", 32), ("resnet50", "root-16", 64), ("googlenet", "root-4", 224)])  # fmt: skip
 def test_folding_batchnorm_into_the_convolutions_keeps_the_output(model, variant, size):
-    torch.manual_seed(0)
-    network = models.build(model, variant)
-    with torch.no_grad():  # give BatchNorm statistics that are not the identity
-        network.train()(torch.randn(2, 3, size, size))
-    network.eval()
-    folded = implementations.fold_batchnorm(network)
-    assert not any(isinstance(module, nn.BatchNorm2d) for module in folded.modules())
-    x = torch.randn(2, 3, size, size)
+    generator = torch.Generator().manual_seed(0)
+    network = models.build(model, variant).double().eval()
+    x = torch.randn(2, 3, size, size, generator=generator, dtype=torch.float64)
     with torch.no_grad():
-        torch.testing.assert_close(folded(x), network(x), rtol=1e-4, atol=1e-4)
+        identity = network(x)
+        _randomise_batchnorm(network, generator)
+        expected = network(x)
+        assert (expected - identity).abs().max() > 0.1 * identity.abs().max()  # the statistics matter
+        folded = implementations.fold_batchnorm(network)
+        assert not any(isinstance(module, nn.BatchNorm2d) for module in folded.modules())
+        torch.testing.assert_close(folded(x), expected, rtol=1e-9, atol=1e-9 * expected.abs().max().item())
     with pytest.raises(ValueError, match="eval-mode"):
         implementations.fold_batchnorm(network.train())
 
@@ -68,7 +86,7 @@ def test_time_json_has_speedups_flops_ratios_and_the_environment(capsys):
     for key in ("device", "name", "threads", "torch"):
         assert key in result["environment"]
     root8 = result["variants"][1]
-    assert root8["flops_ratio"] == pytest.approx(2.153, abs=1e-3) and len(root8["samples_ms"]) == 3
+    assert root8["flops_ratio"] == pytest.approx(_HAND_RATIO) and len(root8["samples_ms"]) == 3
     assert root8["ms_q1"] <= root8["ms_per_image"] <= root8["ms_q3"] and root8["speedup"] > 0
     assert result["variants"][0]["speedup"] == 1.0
 
@@ -118,9 +136,10 @@ def test_per_layer_breakdown_explains_where_the_time_goes(tmp_path, capsys):
     assert main(argv) == 0
     layers = timing.layers_table(tmp_path)
     assert set(layers["variant"]) == {"orig", "root-8"} and "other" in set(layers["layer"])
-    assert layers.loc[layers["layer"] == "conv2a", "flops"].tolist() == [117_964_800, 14_745_600]
+    conv2a = hand_counts.conv(16, 5, 96, 192)  # 16x16 outputs, 5x5 kernels, 96 -> 192 channels
+    assert layers.loc[layers["layer"] == "conv2a", "flops"].tolist() == [conv2a, conv2a // 8]
     explained = timing.where_time_goes(layers).set_index("variant")
-    assert explained.loc["root-8", "flops_ratio"] == pytest.approx(2.153, abs=1e-3)
+    assert explained.loc["root-8", "flops_ratio"] == pytest.approx(_HAND_RATIO)
     assert explained.loc["orig", "speedup"] == explained.loc["orig", "bound"] == 1.0  # Orig has nothing grouped
     root8 = explained.loc["root-8"]
     assert root8["grouped_layers_ms"] > 0 and root8["bound"] > root8["at_orig_rate"] > 0

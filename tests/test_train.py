@@ -3,8 +3,10 @@
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -50,26 +52,35 @@ def test_tiny_run_learns_and_writes_its_metrics_and_weights(tiny_cifar, tmp_path
     assert set(torch.load(tmp_path / "run" / "model.pt")) >= {"conv1a.0.weight", "conv3c.1.running_mean"}
 
 
-def test_a_run_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_one(tiny_cifar, tmp_path, monkeypatch):
-    straight = train.train(_run(tiny_cifar, tmp_path / "straight"), TINY)
+def _train_command(tiny_cifar, out):
+    return [sys.executable, "-m", "roots", "train", "--model", "nin", "--variant", "root-4", "--data", str(tiny_cifar),
+            "--out", str(out), "--device", "cpu", "--epochs", "8", "--batch-size", "40", "--lr", "0.05",
+            "--warmup", "0.3", "--workers", "0"]  # fmt: skip
 
-    original = loaders.CifarOnDevice.train_batches
 
-    def dies_in_the_second_epoch(self, batch_size, seed, epoch, rank=0, world=1):
-        for step, batch in enumerate(original(self, batch_size, seed, epoch, rank, world)):
-            if epoch == 1 and step == 1:
-                raise KeyboardInterrupt
-            yield batch
+def test_a_run_killed_with_sigkill_and_resumed_ends_like_an_uninterrupted_one(tiny_cifar, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}  # the same arithmetic in every process
+    straight = subprocess.run(_train_command(tiny_cifar, tmp_path / "straight"), env=env, capture_output=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr[-2000:]
 
-    monkeypatch.setattr(loaders.CifarOnDevice, "train_batches", dies_in_the_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train.train(_run(tiny_cifar, tmp_path / "resumed"), TINY)
-    assert torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["epoch"] == 1
-    monkeypatch.setattr(loaders.CifarOnDevice, "train_batches", original)
-    resumed = train.train(_run(tiny_cifar, tmp_path / "resumed"), TINY)
+    killed = subprocess.Popen(_train_command(tiny_cifar, tmp_path / "resumed"), env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    checkpoint = tmp_path / "resumed" / "checkpoint.pt"
+    started = time.monotonic()
+    while not checkpoint.is_file():  # the first epoch is done: kill it in the middle of the next ones
+        assert killed.poll() is None and time.monotonic() - started < 120
+        time.sleep(0.02)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    epoch = torch.load(checkpoint, weights_only=False)["epoch"]
+    assert killed.returncode == -signal.SIGKILL and 1 <= epoch < 8 and not (tmp_path / "resumed" / "metrics.json").exists()
+    resumed = subprocess.run(_train_command(tiny_cifar, tmp_path / "resumed"), env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert f"resuming {tmp_path / 'resumed'} after epoch {epoch} of 8" in resumed.stdout
 
-    for key in ("train_loss", "test_loss", "test_accuracy"):
-        assert [epoch[key] for epoch in resumed["history"]] == [epoch[key] for epoch in straight["history"]]
+    runs_ = [json.loads((tmp_path / name / "metrics.json").read_text())["history"] for name in ("straight", "resumed")]
+    for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_top5_accuracy", "lr"):
+        assert [epoch[key] for epoch in runs_[1]] == [epoch[key] for epoch in runs_[0]], key
     weights = [torch.load(tmp_path / name / "model.pt") for name in ("straight", "resumed")]
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
 

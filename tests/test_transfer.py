@@ -13,11 +13,7 @@ import pytest
 import yaml
 
 from roots import sweep, transfer
-from tiny import TINY_RECIPE, write_tiny_cifar
-
-ROOT = Path(__file__).resolve().parents[1]
-TIMING_ENTRY = {"device": "cpu", "dtype": "fp32", "nin": 2, "resnet50": 1, "googlenet": 1, "implementations": "native",
-                "layouts": "channels_last"}  # fmt: skip
+from tiny import TIMING_ENTRY, TINY_RECIPE, dvc, git, make_checkout
 CAMPAIGN = {
     "first": {"about": "a tiny run", "model": "nin", "recipe": "tiny", "images_per_second": 100,
               "runs": [{"seeds": [0], "variants": ["orig"]}]},
@@ -28,11 +24,6 @@ CAMPAIGN = {
 }  # fmt: skip
 
 
-def _git(repo, *args):
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
-                          capture_output=True, text=True).stdout  # fmt: skip
-
-
 def _roots(repo, *args, check=True):
     done = subprocess.run([sys.executable, "-m", "roots", *args], cwd=repo, capture_output=True, text=True, timeout=900)
     assert not check or done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -41,22 +32,9 @@ def _roots(repo, *args, check=True):
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory):
-    """A scratch git+DVC checkout of this repository's code and pipeline, with tiny recipes and data."""
-    repo = tmp_path_factory.mktemp("checkout")
-    shutil.copytree(ROOT / "roots", repo / "roots", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(ROOT / name, repo / name)
-    text = (ROOT / "params.yaml").read_text()
-    params = yaml.safe_load(text)
-    params.update(recipes={"tiny": dict(TINY_RECIPE), "other": dict(TINY_RECIPE)}, nin_runs={}, proxy_runs={}, timing_devices={},
-                  timing={"rounds": 1}, campaign=CAMPAIGN)  # fmt: skip
-    (repo / "params.yaml").write_text("# the scratch checkout's parameters\n" + yaml.safe_dump(params, sort_keys=False))
-    write_tiny_cifar(repo / "data" / "cifar10", size=32)
-    _git(repo, "init", "-q")
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
-    subprocess.run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], cwd=repo, check=True)
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "scratch")
+    """A scratch checkout whose campaign ran (CPU, tiny data) and packed its results into out/."""
+    repo = make_checkout(tmp_path_factory.mktemp("checkout"), campaign=CAMPAIGN,
+                         recipes={"tiny": dict(TINY_RECIPE), "other": dict(TINY_RECIPE)})  # fmt: skip
     work = repo / "scratch" / "gpu"
     shutil.copytree(repo / "data", work / "data")  # `roots campaign` prepares it from an archive where it is missing
     out = _roots(repo, "campaign", "--device", "cpu", "--minutes", "10", "--parallel", "2", "--out", "out").stdout
@@ -93,9 +71,7 @@ def test_import_takes_matching_results_refuses_the_rest_and_records_them_in_dvc(
     assert content["timing_devices"] == {"tiny": TIMING_ENTRY}
     assert params.read_text().startswith("# the scratch checkout's parameters")  # comments kept
     assert not (repo / "results/runs/nin/root-4-s0").exists()
-    status = subprocess.run([sys.executable, "-m", "dvc", "status", "nin_train@orig-s0", "timing@tiny"], cwd=repo,
-                            capture_output=True, text=True, check=True).stdout  # fmt: skip
-    assert "up to date" in status
+    assert "up to date" in dvc(repo, "status", "nin_train@orig-s0", "timing@tiny").stdout
     # the campaign timed with exactly the command the timing stage runs
     from dvc.repo import Repo
 
@@ -108,10 +84,10 @@ def test_import_takes_matching_results_refuses_the_rest_and_records_them_in_dvc(
 def test_import_refuses_results_of_code_that_has_changed_since(checkout, tmp_path):
     repo, _ = checkout
     copy = tmp_path / "copy"
-    _git(tmp_path, "clone", "-q", str(repo), str(copy))
+    git(tmp_path, "clone", "-q", str(repo), str(copy))
     shutil.copytree(repo / "data", copy / "data")
     (copy / "roots" / "loaders.py").write_text((copy / "roots" / "loaders.py").read_text() + "\n# changed\n")
-    _git(copy, "commit", "-qam", "change the data loader")
+    git(copy, "commit", "-qam", "change the data loader")
     done = _roots(copy, "import", "--no-commit", *sorted(map(str, (repo / "out").glob("*.tar.gz"))), check=False)
     assert "refused results/runs/nin/orig-s0: it ran commit" in done.stderr
     assert "this checkout's roots/loaders.py differ from it" in done.stderr

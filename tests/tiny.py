@@ -1,9 +1,17 @@
-"""A tiny prepared CIFAR-10 folder for tests that train."""
+"""A tiny prepared CIFAR-10 folder, recipe and scratch checkout for tests that train."""
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMING_ENTRY = {"device": "cpu", "dtype": "fp32", "nin": 2, "resnet50": 1, "googlenet": 1, "implementations": "native",
+                "layouts": "channels_last"}  # fmt: skip
 
 
 def write_tiny_cifar(folder: Path, size: int) -> Path:
@@ -32,3 +40,30 @@ def write_tiny_params(path: Path, runs: dict[str, dict], recipe: dict = TINY_REC
     path.write_text(json.dumps({"recipes": {"tiny": recipe}, "nin_runs": runs, "timing": {"rounds": 1},
                                 "campaign": campaign or {}}, indent=1))  # fmt: skip
     return path
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout  # fmt: skip
+
+
+def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, check=check, capture_output=True, text=True)
+
+
+def make_checkout(repo: Path, **params) -> Path:
+    """A scratch git+DVC checkout of this repository's code and pipeline with tiny data (32x32) and
+    ``params`` replacing sections of the real params.yaml (recipes, nin_runs, campaign, ...)."""
+    shutil.copytree(ROOT / "roots", repo / "roots", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
+    content = yaml.safe_load((ROOT / "params.yaml").read_text())
+    content.update({"nin_runs": {}, "proxy_runs": {}, "timing_devices": {}, "timing": {"rounds": 1}, **params})
+    (repo / "params.yaml").write_text("# the scratch checkout's parameters\n" + yaml.safe_dump(content, sort_keys=False))
+    write_tiny_cifar(repo / "data" / "cifar10", size=32)
+    git(repo, "init", "-q")
+    dvc(repo, "init", "-q")
+    dvc(repo, "config", "core.analytics", "false")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "scratch")
+    return repo
