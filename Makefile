@@ -19,5 +19,8 @@ repro: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# JupyterLab on the repository root (notebooks, their executed copies, figures, README); root may run it
+# too (containers). LAB_ARGS passes more options, e.g. LAB_ARGS="--no-browser --port=8890".
+LAB_ARGS ?=
 lab: $(VENV)/.installed
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from roots import counting, models, paper, runs, schedules, timing
+from roots import alexnet, counting, models, paper, runs, schedules, timing
 
 @cache
 def variant_layers(family: str, variant: str) -> tuple[counting.LayerCount, ...]:
@@ -232,3 +232,18 @@ def ratios_to_orig(counts: pd.DataFrame) -> pd.DataFrame:
         "our params / orig": frame["params"] / orig["params"],
         "paper params / orig": frame["paper_params"] / orig["paper_params"],
     })  # fmt: skip
+
+
+def alexnet_groups(groups: list[int]) -> pd.DataFrame:
+    """Fig. 2's counts: AlexNet with conv2, conv4 and conv5 in each number of ``groups`` (2 is the
+    original, 1 the network without filter groups); weights and FLOPs, and how many fewer than at 1."""
+    rows = []
+    for count in groups:
+        layers = counting.count_layers(alexnet.build_alexnet(count), alexnet.INPUT_SIZE)
+        rows.append({"groups": count, "conv_weights": counting.total_params(layers, "conv weights"),
+                     "weights": counting.total_params(layers, "weights"), "flops": counting.total_flops(layers)})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    ungrouped = frame.set_index("groups").loc[1]
+    for column in ("conv_weights", "weights", "flops"):
+        frame[f"fewer_{column}"] = 1 - frame[column] / ungrouped[column]
+    return frame

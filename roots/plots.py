@@ -99,15 +99,18 @@ def time_vs_flops(frame: pd.DataFrame, paper_ratios: pd.DataFrame, device: str, 
 
 
 def heatmap_grid(matrices: dict[tuple[str, str], object], rows: list[str], columns: list[str], title: str,
-                 size: float = 2.2, vmax: float | None = None, axes_note: str = "") -> plt.Figure:  # fmt: skip
+                 size: float = 2.2, vmax: float | None = None, axes_note: str = "", value: str = "|value|",
+                 ) -> plt.Figure:  # fmt: skip
     """A grid of absolute-value heat maps, ``matrices[row, column]``, in the appendix's style.
 
     Without ``vmax`` each map is scaled to its own largest magnitude (the pattern, not the
     level, is what the appendix compares) and the colour bar reads as that fraction; with it,
-    every map shares the scale 0..vmax. ``axes_note`` says what the rows and columns of a map are.
+    every map shares the scale 0..vmax. ``axes_note`` says what the rows and columns of a map are,
+    ``value`` what its colour is.
     """
-    figure, axes = plt.subplots(len(rows), len(columns), figsize=(size * len(columns) + 1.2, size * len(rows) + 0.9),
-                                squeeze=False, layout="constrained")  # fmt: skip
+    width = max(size * len(columns) + 1.6, 7.5)  # a single column of maps still leaves room for the title
+    figure, axes = plt.subplots(len(rows), len(columns), figsize=(width, size * len(rows) + 0.9), squeeze=False,
+                                layout="constrained")  # fmt: skip
     image = None
     for i, row in enumerate(rows):
         for j, column in enumerate(columns):
@@ -127,7 +130,7 @@ def heatmap_grid(matrices: dict[tuple[str, str], object], rows: list[str], colum
             if j == 0:
                 ax.set_ylabel(row, fontsize=9)
     if image is not None:
-        figure.colorbar(image, ax=axes, shrink=0.8, label="|value|" if vmax else "|value| / largest in its map")
+        figure.colorbar(image, ax=axes, shrink=0.8, label=value if vmax else f"{value} / largest in its map")
     if axes_note:
         figure.supxlabel(axes_note, fontsize=8)
     figure.suptitle(title, fontsize=10)
@@ -208,4 +211,25 @@ def filter_grid(weights: torch.Tensor, groups: int, title: str, columns: int = 8
             ax.plot([-0.5, columns * (size + 1) - 1], [y, y], color="white", linewidth=2.5)
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)
+    return figure
+
+
+def fig2(counts: pd.DataFrame, paper_fewer: float) -> plt.Figure:
+    """Fig. 2's parameter axis: AlexNet's weights against its number of filter groups
+    (``compare.alexnet_groups``), each bar marked with how many fewer than without groups. The
+    paper's top-5 errors of Fig. 2 are not in its text, so they are not drawn."""
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained")
+    labels = [f"{count}" + ("\n(original)" if count == 2 else "") for count in counts["groups"]]
+    for ax, column, title in zip(axes, ("conv_weights", "weights"), ("convolution weights", "all weights (with FC)")):
+        bars = ax.bar(labels, counts[column] / 1e6, color="tab:blue" if column == "conv_weights" else "tab:orange")
+        for bar, fewer in zip(bars, counts[f"fewer_{column}"]):
+            if fewer:
+                ax.annotate(f"-{fewer:.0%}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                            va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")  # fmt: skip
+        ax.margins(y=0.12)
+        ax.set(title=title, xlabel="filter groups in conv2, conv4, conv5", ylabel="millions")
+    figure.suptitle(f"AlexNet counted here (Fig. 2's parameter axis); the paper: about {paper_fewer:.0%} fewer "
+                    "connection weights with its filter groups\n(Fig. 2's top-5 errors are not in the text we have)",
+                    fontsize=9)  # fmt: skip
+    sns.despine(figure)
     return figure

@@ -1,5 +1,6 @@
 """What a pipeline stage reports to DVC: a metrics file (``dvc metrics show/diff``, the columns
-of ``dvc exp show``) and the data of its plots (``dvc plots show/diff``)."""
+of ``dvc exp show``) and the data of its plots (``dvc plots show/diff``), each plot's lines told
+apart by a ``series`` column (the template ``.dvc/plots/series.json``)."""
 
 from __future__ import annotations
 
@@ -63,15 +64,21 @@ def accuracy_metrics(table: pd.DataFrame, trained: pd.DataFrame) -> dict:
 def error_vs_cost(table: pd.DataFrame) -> pd.DataFrame:
     """Fig. 5's points as plot data: top-1 error against FLOPs and params, ours and the paper's."""
     return pd.DataFrame({
-        "variant": table["variant"], "topology": table["topology"], "flops": table["flops"], "params": table["params"],
+        "series": table["topology"], "variant": table["variant"], "flops": table["flops"], "params": table["params"],
         "top1_error": 1 - table["accuracy"], "paper_flops": table["paper_flops"], "paper_params": table["paper_params"],
         "paper_top1_error": 1 - table["paper_accuracy"],
     })  # fmt: skip
 
 
-def write_curves(folder: Path, curves: pd.DataFrame) -> list[Path]:
-    """One CSV per run (epoch, test accuracy, training loss): ``dvc plots`` draws a folder's files together."""
-    return [write_plot_data(Path(folder) / f"{run}.csv", rows.drop(columns="run")) for run, rows in curves.groupby("run")]
+def curves(curves: pd.DataFrame) -> pd.DataFrame:
+    """``runs.curves`` as plot data, a line per run (the ``series`` template of ``.dvc/plots``)."""
+    return curves.rename(columns={"run": "series"})
+
+
+def time_vs_flops(timed: pd.DataFrame) -> pd.DataFrame:
+    """Every timed point (``timing.results_table``), a line per device, model and setting."""
+    return timed.assign(series=timed["device"] + " " + timed["model"] + " " + timed["setting"])[
+        ["series", "variant", "flops", "ms_per_image", "speedup"]]  # fmt: skip
 
 
 def timing_metrics(columns: pd.DataFrame) -> dict:

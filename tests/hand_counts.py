@@ -34,3 +34,13 @@ def resnet(blocks: tuple[int, int, int, int], groups: dict[str, int], stride_on:
                 total += conv(size, 1, channels, 4 * width)
             channels = 4 * width
     return total + channels * 1000
+
+
+def alexnet_conv_weights(groups: int) -> int:
+    """AlexNet's convolution weights (Krizhevsky et al. 2012, Caffe's reference model) with conv2,
+    conv4 and conv5 in ``groups`` groups: k*k*(C_in/g)*C_out each."""
+    return (11 * 11 * 3 * 96 + 5 * 5 * (96 // groups) * 256 + 3 * 3 * 256 * 384 + 3 * 3 * (384 // groups) * 384
+            + 3 * 3 * (384 // groups) * 256)  # fmt: skip
+
+
+ALEXNET_FC_WEIGHTS = 256 * 6 * 6 * 4096 + 4096 * 4096 + 4096 * 1000

@@ -88,3 +88,13 @@ def test_flops_agree_with_ptflops_on_schedules_not_in_the_paper(name, groups):
     fc_bias_adds = sum(layer.out_channels for layer in layers if layer.kind == "fc")  # ptflops counts them
     assert macs == counting.total_flops(layers) + fc_bias_adds
     assert params == sum(p.numel() for p in model.parameters())
+
+
+def test_alexnet_counts_equal_a_hand_count_and_the_original_saves_38_percent_of_its_convolution_weights():
+    counts = compare.alexnet_groups([1, 2, 4]).set_index("groups")
+    for groups in (1, 2, 4):
+        assert counts.loc[groups, "conv_weights"] == hand_counts.alexnet_conv_weights(groups)
+        assert counts.loc[groups, "weights"] == hand_counts.alexnet_conv_weights(groups) + hand_counts.ALEXNET_FC_WEIGHTS
+    fewer = 1 - hand_counts.alexnet_conv_weights(2) / hand_counts.alexnet_conv_weights(1)
+    assert counts.loc[2, "fewer_conv_weights"] == pytest.approx(fewer)  # 0.377: not the paper's "about 57%"
+    assert counts.loc[1, "fewer_weights"] == 0

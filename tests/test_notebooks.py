@@ -1,8 +1,11 @@
-"""nbval re-executes each committed, executed notebook and compares its outputs.
+"""nbval re-executes each committed, executed notebook and compares its outputs; then every file
+the notebook wrote is compared with the committed one.
 
 The notebook is copied into a temporary tree first, so its tables and figures are written
 there and the repository's committed results stay untouched; the pipeline outputs notebooks
-read (trained runs, timings) are linked into that tree read-only.
+read (trained runs, timings) are linked into that tree read-only. nbval compares text outputs
+(skipping images); the files are compared here: tables (CSV), metrics and plot data byte for
+byte, figures (PNG, JPEG) pixel by pixel within an RMS difference of ``FIGURE_TOLERANCE``.
 """
 
 import shutil
@@ -10,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import papermill
 import pytest
+from PIL import Image
 
 from roots import data, train
 from tiny import write_tiny_cifar
@@ -21,6 +26,28 @@ ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = sorted((ROOT / "results").glob("*/*.ipynb"))
 INPUTS = ("runs", "timing")  # results/ folders that notebooks read rather than write
 NEEDS_DATA = {"covariance"}  # notebooks that read the prepared CIFAR-10 (data/cifar10)
+FIGURES = {".png", ".jpg"}
+FIGURE_TOLERANCE = 1.0  # RMS difference in grey levels of 255: a changed figure differs by far more
+
+
+def _rms(first: Path, second: Path) -> float:
+    images = [np.asarray(Image.open(path).convert("RGB"), dtype=float) for path in (first, second)]
+    return float("inf") if images[0].shape != images[1].shape else float(np.sqrt(((images[0] - images[1]) ** 2).mean()))
+
+
+def _written_files_match(written: Path, committed: Path) -> list[str]:
+    """What differs between the files a notebook run wrote and the committed ones, both ways."""
+    made = {path.relative_to(written) for path in written.rglob("*") if path.is_file() and path.suffix != ".ipynb"}
+    kept = {path.relative_to(committed) for path in committed.rglob("*") if path.is_file() and path.suffix != ".ipynb"}
+    problems = [f"{path}: not written" for path in sorted(kept - made)] + [f"{path}: not committed" for path in sorted(made - kept)]
+    for path in sorted(made & kept):
+        if path.suffix in FIGURES:
+            rms = _rms(written / path, committed / path)
+            if rms > FIGURE_TOLERANCE:
+                problems.append(f"{path}: figure differs (RMS {rms:.2f} grey levels)")
+        elif (written / path).read_bytes() != (committed / path).read_bytes():
+            problems.append(f"{path}: differs")
+    return problems
 
 
 def _provide_data(tmp_path):
@@ -57,6 +84,23 @@ def test_executed_notebook_reproduces_its_outputs(notebook, tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert (tmp_path / "results" / notebook.parent.name / "tables").is_dir()  # it wrote into the copy's tree
+    assert _written_files_match(tmp_path / "results" / notebook.parent.name, notebook.parent) == []
+
+
+def test_a_changed_figure_or_table_is_noticed(tmp_path):
+    committed, written = tmp_path / "committed", tmp_path / "written"
+    for folder in (committed, written):
+        (folder / "figures").mkdir(parents=True)
+        (folder / "tables").mkdir()
+        (folder / "tables" / "t.csv").write_text("a,b\n1,2\n")
+    picture = np.zeros((40, 60, 3), dtype=np.uint8)
+    Image.fromarray(picture).save(committed / "figures" / "f.png")
+    picture[5:15, 5:15] = 255  # a square that was not there
+    Image.fromarray(picture).save(written / "figures" / "f.png")
+    (written / "tables" / "t.csv").write_text("a,b\n1,3\n")
+    (written / "tables" / "new.csv").write_text("a\n")
+    assert _written_files_match(written, committed) == [
+        "tables/new.csv: not committed", "figures/f.png: figure differs (RMS 52.05 grey levels)", "tables/t.csv: differs"]
 
 
 def test_resnet50_notebook_shows_a_trained_proxy_and_its_conv1_filters(tmp_path):
