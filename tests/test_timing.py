@@ -105,7 +105,7 @@ def test_time_json_has_speedups_flops_ratios_and_the_environment(capsys):
 def test_bad_timing_input_gives_one_clear_line(capsys, argv, message):
     assert main(["time", "--model", "nin", "--batch", "1", "--rounds", "1"] + argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("roots: error: ") and message in err
+    assert err.startswith("roots: error: ") and message in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
