@@ -24,6 +24,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"roots: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _add_fields(command: argparse.ArgumentParser, cls, helps: dict[str, str]) -> None:
+    """Every field of dataclass ``cls`` as an option typed by its annotation, defaulting to the field's
+    default: both spellings (--batch-size by hand, --batch_size from dvc.yaml's ${dict} unpacking)."""
+    for field in dataclasses.fields(cls):
+        names = sorted({f"--{field.name.replace('_', '-')}", f"--{field.name}"})
+        helped = helps.get(field.name, "")
+        if field.type == "bool":
+            command.add_argument(*names, action=argparse.BooleanOptionalAction, default=field.default, help=helped)
+        else:
+            kind = {"int": int, "float": float}.get(field.type, str)
+            default = f"default {field.default}" if field.default is not None else ""
+            command.add_argument(*names, type=kind, default=field.default, help="; ".join(filter(None, (helped, default))))
+
+
+def _from_args(cls, args: argparse.Namespace, **values):
+    """An instance of dataclass ``cls`` from the options ``_add_fields`` made (``values`` win)."""
+    return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)} | values)
+
+
 def _list(args: argparse.Namespace) -> None:
     for family in models.ALL_FAMILIES.values():
         print(f"{family.name:16s} {family.title}")
@@ -32,7 +51,7 @@ def _list(args: argparse.Namespace) -> None:
 
 
 def _profile(args: argparse.Namespace) -> None:
-    result = counting.profile(args.model, args.variant, args.groups)
+    result = counting.profile(models.variant(args.model, args.variant, args.groups))
     if args.json:
         print(json.dumps(result))
         return
@@ -50,8 +69,7 @@ def _prepare_data(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    run = train.Run(**{field.name: getattr(args, field.name) for field in dataclasses.fields(train.Run)})
-    recipe = train.Recipe(**{field.name: getattr(args, field.name) for field in dataclasses.fields(train.Recipe)})
+    run, recipe = _from_args(train.Run, args), _from_args(train.Recipe, args)
     metrics = train.train(run, recipe, train.recipe_name(args.recipe, recipe))
     print(f"{run.out}: test accuracy {metrics['test_accuracy']:.2%} (top-5 {metrics['test_top5_accuracy']:.2%}) "
           f"after {metrics['epochs']} epochs, "
@@ -64,39 +82,27 @@ def _add_train(commands, recipe_defaults: dict) -> None:
         description="Train one variant; run again with the same options to resume after an interruption. "
         "Several GPUs: torchrun --nproc-per-node N -m roots train ...",
     )  # fmt: skip
-    command.add_argument("--model", default="nin", help=f"one of: {', '.join(models.ALL_FAMILIES)}")
-    command.add_argument("--variant", default="orig", help="a named variant (see `roots list`)")
-    command.add_argument("--groups", help="your own schedule instead, e.g. conv2a=4,conv3a=2")
-    command.add_argument("--seed", type=int, default=0)
-    command.add_argument("--data", default="data/cifar10", help="prepared CIFAR-10 folder, or ImageFolder root")
-    command.add_argument("--out", default="runs/nin/orig-s0", help="folder for checkpoint, metrics.json, model.pt")
-    command.add_argument("--device", default="auto", help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
+    _add_fields(command, train.Run, {
+        "model": f"one of: {', '.join(models.ALL_FAMILIES)}", "variant": "a named variant (see `roots list`)",
+        "groups": "your own schedule instead, e.g. conv2a=4,conv3a=2",
+        "data": "prepared CIFAR-10 folder, or ImageFolder root", "out": "folder for checkpoint, metrics.json, model.pt",
+        "device": f"one of: {', '.join(devices.DEVICE_NAMES)}"})  # fmt: skip
     command.add_argument("--recipe", metavar="FILE:SECTION",
                          help="defaults for the options below from a YAML section, e.g. params.yaml:recipes.imagenet; "
                          "options given on the command line still win")  # fmt: skip
-    for field in dataclasses.fields(train.Recipe):
-        # both spellings: --batch-size by hand, --batch_size from dvc.yaml's ${dict} unpacking
-        names = sorted({f"--{field.name.replace('_', '-')}", f"--{field.name}"})
-        if field.type == "bool":
-            command.add_argument(*names, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            kind = {"int": int, "float": float}.get(field.type, str)
-            command.add_argument(*names, type=kind, default=field.default, help=f"default {field.default}")
+    _add_fields(command, train.Recipe, {})
     command.set_defaults(run=_train, **recipe_defaults)
 
 
 def _time(args: argparse.Namespace) -> None:
     family = models.family(args.model)
     variants = family.variants() if args.variants == "all" else args.variants.split(",")
-    common = {field.name: getattr(args, field.name) for field in dataclasses.fields(timing.Setting)
-              if field.name not in ("implementation", "layout")}  # fmt: skip
-    settings = [timing.Setting(implementation=implementation, layout=layout, **common).check()
+    settings = [_from_args(timing.Setting, args, implementation=implementation, layout=layout).check()
                 for implementation in args.implementation.split(",") for layout in args.layout.split(",")]  # fmt: skip
     for setting in settings:
         result = timing.measure(args.model, variants, setting)
         if args.out_dir:
-            args.out_dir.mkdir(parents=True, exist_ok=True)
-            timing.result_path(args.out_dir, args.model, setting).write_text(json.dumps(result, indent=1) + "\n")
+            timing.save(result, args.out_dir)
         if args.json:
             print(json.dumps(result))
         else:
@@ -131,19 +137,13 @@ def _add_time(commands) -> None:
     command = commands.add_parser("time", help="per-image forward time of variants, interleaved, with speed-ups")
     command.add_argument("--model", required=True, help=f"one of: {', '.join(models.ALL_FAMILIES)}")
     command.add_argument("--variants", default="all", help="comma-separated named variants, or all (Orig is always added)")
-    defaults = timing.Setting()
-    command.add_argument("--device", default=defaults.device, help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
-    command.add_argument("--batch", type=int, default=defaults.batch, help="images per forward pass")
-    command.add_argument("--implementation", default=defaults.implementation,
-                         help=f"grouped convolution, or several comma-separated: {', '.join(implementations.IMPLEMENTATIONS)}")  # fmt: skip
-    command.add_argument("--layout", default=defaults.layout,
-                         help=f"memory layout, or several comma-separated: {', '.join(timing.LAYOUTS)}")  # fmt: skip
-    command.add_argument("--dtype", default=defaults.dtype, help=f"one of: {', '.join(timing.DTYPES)}")
-    command.add_argument("--fold-bn", action=argparse.BooleanOptionalAction, default=defaults.fold_bn,
-                         help="merge BatchNorm into the convolutions first, as inference would")  # fmt: skip
-    command.add_argument("--compile", action="store_true", help="torch.compile every network first")
-    command.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed passes per network")
-    command.add_argument("--rounds", type=int, default=defaults.rounds, help="timed passes per network")
+    _add_fields(command, timing.Setting, {
+        "device": f"one of: {', '.join(devices.DEVICE_NAMES)}", "batch": "images per forward pass",
+        "implementation": f"grouped convolution, or several comma-separated: {', '.join(implementations.IMPLEMENTATIONS)}",
+        "layout": f"memory layout, or several comma-separated: {', '.join(timing.LAYOUTS)}",
+        "dtype": f"one of: {', '.join(timing.DTYPES)}", "fold_bn": "merge BatchNorm into the convolutions first, as "
+        "inference would", "compile": "torch.compile every network first", "warmup": "untimed passes per network",
+        "rounds": "timed passes per network"})  # fmt: skip
     command.add_argument("--layers", action="store_true",
                          help="also time each convolution (native implementation): where the time goes")  # fmt: skip
     command.add_argument("--out-dir", type=Path, help="write one JSON file per implementation and layout here")

@@ -194,18 +194,42 @@ def error_vs_cost(family: str) -> pd.DataFrame:
 
 def time_columns(timed: pd.DataFrame, model: str) -> pd.DataFrame:
     """A table's time columns for ``model``: per timed device, ``roots time``'s default setting
-    and the fastest one for this model (least total time over its variants), beside the paper's."""
+    and the fastest one (``timing.fastest``), beside the paper's."""
     timed = timed[timed["model"] == model]
+    fastest = timing.fastest(timed).set_index("device")["setting"] if len(timed) else pd.Series(dtype=str)
     frames = []
     for device, rows in timed.groupby("device"):
-        totals = rows.groupby("setting")["ms_per_image"].sum()
-        default = f"{timing.Setting.implementation} {timing.Setting.layout} "  # a results_table setting begins so
-        choices = {setting: "default" for setting in totals.index if setting.startswith(default)}
-        choices[totals.idxmin()] = "default, fastest" if totals.idxmin() in choices else "fastest"
+        choices = {setting: "default" for setting in rows.loc[timing.is_default(rows), "setting"].unique()}
+        choices[fastest[device]] = "default, fastest" if fastest[device] in choices else "fastest"
         for setting, choice in choices.items():
             chosen = timing_vs_paper(rows[rows["setting"] == setting], device)
             frames.append(chosen.assign(device=device, choice=choice, setting=setting))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def fastest_time_columns(timed: pd.DataFrame) -> pd.DataFrame:
+    """Every model's time columns with its fastest setting on each device (``timing.fastest``), beside the paper's."""
+    chosen = timed.merge(timing.fastest(timed), on=["device", "model", "setting"])  # keeps timed's row order
+    frames = [timing_vs_paper(rows, device).assign(device=device, setting=rows["setting"].to_numpy())
+              for device, rows in chosen.groupby("device")]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def acceptance_pairs(timed: pd.DataFrame, pairs: tuple[tuple[str, str], ...] = (("nin", "root-8"), ("resnet50", "root-64")),
+                     share: float = 0.9) -> pd.DataFrame:  # fmt: skip
+    """Sec. 5's acceptance pairs, every timed setting: the speed-up over Orig with its quartiles, its
+    share of the FLOPs ratio (the target: at least ``share``) and the paper's on the same kind of device."""
+    chosen = pd.concat([timed[(timed["model"] == model) & (timed["variant"] == variant)] for model, variant in pairs])
+    theirs = pd.concat([paper_speedups(device).assign(device=device) for device in ("cpu", "cuda")])
+    chosen = chosen.merge(theirs[["device", "model", "variant", "speedup"]].rename(columns={"speedup": "paper_speedup"}),
+                          on=["device", "model", "variant"], how="left")  # fmt: skip
+    chosen["speed-up [q1, q3]"] = chosen.apply(lambda r: f"{r.speedup:.2f}x [{r.speedup_q1:.2f}, {r.speedup_q3:.2f}]",
+                                               axis=1)  # fmt: skip
+    chosen["of FLOPs ratio"] = chosen["speedup_of_flops_ratio"]
+    chosen[f"meets {share:.0%}"] = chosen["of FLOPs ratio"] >= share
+    columns = ["device", "model", "variant", "setting", "flops_ratio", "speed-up [q1, q3]", "of FLOPs ratio",
+               f"meets {share:.0%}", "paper_speedup"]  # fmt: skip
+    return chosen[columns].sort_values(["device", "model", "of FLOPs ratio"], ascending=[True, True, False])
 
 
 def proxy_runs(runs_dir: Path, family: str) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from roots import models, schedules
+from roots import models
 from roots.errors import UnknownNameError
 from roots.layers import ConvBN
 
@@ -118,13 +118,12 @@ def count(model: nn.Module, family: models.Family) -> dict:
     }
 
 
-def profile(model_name: str, variant: str = "orig", groups: str | None = None) -> dict:
-    """FLOPs and params of a named variant (or a user's ``groups``) with the table's convention."""
-    family, schedule = models.resolve(model_name, variant, groups)
+def profile(variant: models.Variant) -> dict:
+    """FLOPs and params of a variant, with its table's convention (``roots profile``)."""
     return {
-        "model": family.name,
-        "variant": variant if groups is None else schedules.label(schedule),
-        "groups": schedule,
-        "input_size": list(family.input_size),
-        **count(family.build(schedule), family),
+        "model": variant.family.name,
+        "variant": variant.name,
+        "groups": variant.schedule,
+        "input_size": list(variant.family.input_size),
+        **count(variant.build(), variant.family),
     }

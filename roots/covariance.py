@@ -14,14 +14,16 @@ times the largest are raised to it before the inverse square root.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from roots import models
 from roots.errors import RootsError
 
 EIGENVALUE_FLOOR = 1e-6
@@ -172,3 +174,29 @@ def block_scores(moments: dict[str, dict[tuple[str, str], PairMoments]], groups:
                 row["baseline_score_whitened"] = block_diagonality(whitened_cross_covariance(reference), count)
             rows.append(row)
     return rows
+
+
+def scores_with_controls(moments: dict[str, dict[tuple[str, str], PairMoments]], variants: dict[str, models.Variant],
+                         batches: Callable[[], Iterable[torch.Tensor]], layers: Sequence[str], baseline: str,
+                         total: int | None = None) -> pd.DataFrame:  # fmt: skip
+    """``block_scores`` of trained runs beside two controls: the baseline (Orig, no groups) scored
+    with the same blocks, and each run's untrained twin (the same schedule, He initialisation,
+    seed 0), whose blocks are there by construction rather than learned. ``batches()`` gives the
+    images afresh for each twin."""
+    groups = {name: variant.schedule for name, variant in variants.items()}
+    scores = pd.DataFrame(block_scores(moments, groups, baseline=baseline))
+    grouped = [layer for layer in layers if any(schedule[layer] > 1 for schedule in groups.values())]
+    untrained = {}
+    for name, variant in variants.items():
+        if name == baseline:
+            continue
+        torch.manual_seed(0)
+        untrained[name] = adjacent_moments(variant.build(), layers, batches(), only=grouped, total=total,
+                                           desc=f"{name} untrained")  # fmt: skip
+    control = pd.DataFrame(block_scores(untrained, groups, baseline=baseline))
+    scores = scores.merge(control[["run", "pair", "score", "score_whitened"]].rename(
+        columns={"score": "untrained_score", "score_whitened": "untrained_score_whitened"}), on=["run", "pair"])  # fmt: skip
+    scores["above baseline"] = scores["score"] > scores["baseline_score"]
+    scores["above untrained"] = scores["score"] > scores["untrained_score"]
+    scores["above untrained (whitened)"] = scores["score_whitened"] > scores["untrained_score_whitened"]
+    return scores

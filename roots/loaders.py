@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -28,6 +29,20 @@ from roots.data import DataError
 CIFAR_PAD = 4
 EVAL_BATCH = 500
 IMAGEFOLDER_RESIZE = 256
+
+
+class DataSource(Protocol):
+    """What the trainer needs of a data set, whichever kind it is: its batches, sizes and origin."""
+
+    source: dict  # name, description, path: recorded with every result
+    device: torch.device
+    num_classes: int
+    num_train: int
+    num_test: int
+
+    def train_batches(self, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> Iterator: ...
+
+    def test_batches(self, rank: int = 0, world: int = 1) -> Iterator: ...
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
@@ -157,7 +172,7 @@ class ImageFolderData:
 
 
 def open_data(path: Path, device: torch.device, crop: int, workers: int = 4, train_subset: int = 0,
-              test_subset: int = 0) -> CifarOnDevice | ImageFolderData:  # fmt: skip
+              test_subset: int = 0) -> DataSource:  # fmt: skip
     """A prepared CIFAR-10 folder (it has ``source.json``) or an ImageFolder root."""
     path = Path(path)
     if not path.exists():

@@ -233,3 +233,51 @@ def fig2(counts: pd.DataFrame, paper_fewer: float) -> plt.Figure:
                     fontsize=9)  # fmt: skip
     sns.despine(figure)
     return figure
+
+
+def counts_vs_paper(counts: pd.DataFrame) -> plt.Figure:
+    """Our FLOPs and params against the paper's, every family (``compare.counts_vs_paper`` rows with
+    a ``model`` column): the diagonal is agreement."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, column in zip(axes, ["flops", "params"]):
+        sns.scatterplot(data=counts, x=f"paper_{column}", y=column, hue="model", style="model", s=60, ax=ax)
+        low, high = counts[[column, f"paper_{column}"]].min().min(), counts[[column, f"paper_{column}"]].max().max()
+        ax.plot([low, high], [low, high], color="grey", lw=1, ls="--", label="ours = paper")
+        ax.set(xscale="log", yscale="log", xlabel=f"paper's {column}", ylabel=f"our {column}", title=f"{column}: ours vs paper")
+        ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def fig15(layerwise: pd.DataFrame) -> plt.Figure:
+    """Fig. 15: ResNet-50's layer-wise FLOPs and parameters, two variants side by side per layer."""
+    figure, axes = plt.subplots(2, 1, figsize=(14, 7), sharex=True)
+    for ax, column, label in zip(axes, ["flops", "params"], ["FLOPs (multiply-adds)", "parameters"]):
+        sns.barplot(data=layerwise, x="layer", y=column, hue="variant", ax=ax, width=0.9)
+        ax.set(ylabel=label, xlabel="")
+    axes[1].set_xlabel("layer (execution order: conv1, then reduce, 3x3, expand [, projection] per block, then fc)")
+    axes[1].set_xticks(range(0, layerwise["layer"].max() + 1, 4))
+    figure.suptitle("ResNet-50 layer-wise FLOPs and parameters (cf. the paper's Fig. 15)")
+    figure.tight_layout()
+    return figure
+
+
+def block_scores(scores: pd.DataFrame) -> sns.FacetGrid:
+    """Block-diagonality of each grouped layer pair (``covariance.scores_with_controls``), raw and
+    whitened, beside the baseline's and the untrained twin's; 1 is no block structure."""
+    long = scores.melt(id_vars=["run", "pair"], value_vars=["score", "untrained_score", "baseline_score",
+                                                            "score_whitened", "untrained_score_whitened",
+                                                            "baseline_score_whitened"],
+                       var_name="statistic", value_name="block-diagonality")  # fmt: skip
+    grid = sns.catplot(long, x="run", y="block-diagonality", hue="statistic", col="pair", kind="bar", height=3.6,
+                       aspect=1.3)  # fmt: skip
+    grid.refline(y=1, color="grey", linestyle="--")
+    return grid
+
+
+def layer_times(layers: pd.DataFrame, title: str) -> sns.FacetGrid:
+    """Each NiN layer's time per image (``timing.layer_times`` rows), a bar per variant."""
+    grid = sns.catplot(layers, x="layer", y="ms_per_image", hue="variant", kind="bar", height=3.6, aspect=2.4)
+    grid.set_axis_labels("", "ms per image")
+    grid.figure.suptitle(title, y=1.03)
+    return grid

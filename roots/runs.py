@@ -11,7 +11,7 @@ from torch import nn
 
 from roots import models
 from roots.errors import RootsError
-from roots.train import METRICS, WEIGHTS
+from roots.train import METRICS, WEIGHTS, RunMetrics
 
 
 class RunsError(RootsError):
@@ -25,9 +25,12 @@ def metrics(run_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-COLUMNS = ("run", "model", "variant", "seed", "test_accuracy", "test_top5_accuracy", "flops", "params", "epochs",
-           "train_images", "test_images", "images_per_second", "train_seconds", "device", "precision", "data",
-           "recipe", "git_commit")  # fmt: skip
+# the keys of a run's metrics a table shows, in its column order ("device" and "data" by name)
+TABLE_KEYS = ("model", "variant", "seed", "test_accuracy", "test_top5_accuracy", "flops", "params", "epochs",
+              "train_images", "test_images", "images_per_second", "train_seconds", "device", "precision", "data",
+              "recipe_name", "git_commit")  # fmt: skip
+RENAMED = {"recipe_name": "recipe"}  # a table's column for a key of the metrics
+COLUMNS = ("run", *(RENAMED.get(key, key) for key in TABLE_KEYS))
 BUDGET = ["recipe", "epochs", "train_images", "test_images", "data", "device", "precision"]
 
 
@@ -38,8 +41,8 @@ def table(runs_dir: Path) -> pd.DataFrame:
         raise RunsError(f"no trained runs in {runs_dir}: run `dvc repro` (see README, Training)")
     rows = []
     for path in found:
-        run = json.loads(path.read_text())
-        row = {column: run.get(column) for column in COLUMNS}
+        run: RunMetrics = json.loads(path.read_text())
+        row = {RENAMED.get(key, key): run.get(key) for key in TABLE_KEYS}
         row.update(run=path.parent.name, device=run["device"]["name"], data=run["data"]["name"],
                    recipe=run.get("recipe_name") or "unnamed")  # fmt: skip
         rows.append(row)

@@ -33,6 +33,7 @@ CAMPAIGN = "campaign"
 RUN_LISTS = ("nin_runs", "proxy_runs")
 STARTUP_SECONDS = 15  # a training process's start and its evaluations, when nothing has been measured yet
 POLL_SECONDS = 0.2
+GRACE_SECONDS = 60  # after Ctrl-C, what a job has to save its checkpoint before it is terminated
 
 
 class SweepError(RootsError):
@@ -179,7 +180,7 @@ def _listed_runs(content: dict, runs_list: str) -> list[PlannedRun]:
         model = entry.get("model", "nin")
         run = PlannedRun(runs_list, model, entry["variant"], entry["seed"], entry["recipe"],
                          _recipe(content, entry["recipe"], f"{runs_list}.{key}"))  # fmt: skip
-        models.resolve(model, run.variant)
+        models.variant(model, run.variant)  # an unknown name fails before anything runs
         if run.key != key:
             raise SweepError(f"{runs_list}.{key}: a run of {model} {run.variant} seed {run.seed} is named {run.key}")
         jobs.append(run)
@@ -201,7 +202,7 @@ def _item_jobs(content: dict, name: str) -> list[Job]:
     for block in item["runs"]:
         for seed in block["seeds"]:
             for variant in block["variants"]:
-                models.resolve(item["model"], variant)  # an unknown name fails before anything runs
+                models.variant(item["model"], variant)  # an unknown name fails before anything runs
                 jobs.append(PlannedRun(name, item["model"], variant, seed, item["recipe"], recipe,
                                        item.get("images_per_second")))  # fmt: skip
     return jobs
@@ -393,6 +394,18 @@ def _images_trained(job: PlannedRun, folder: Path, after_epoch: int) -> int:
     return sum(epoch["images"] for epoch in history[after_epoch:])
 
 
+def _stop(entries: list[_Running]) -> None:
+    """Ctrl-C each job (the trainer keeps its last checkpoint); terminate one that does not end in time."""
+    for entry in entries:
+        entry.process.send_signal(signal.SIGINT)
+    for entry in entries:
+        try:
+            entry.process.wait(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            entry.process.terminate()
+            entry.process.wait()
+
+
 def _last_line(log: Path) -> str:
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.is_file() else []
     return lines[-1] if lines else "no output"
@@ -464,10 +477,8 @@ def sweep(jobs: list[Job], root: Path, params: Path, data_dir: Path, parallel: i
                                                    process_group=0)  # Ctrl-C reaches them through us, once  # fmt: skip
                     running.append(_Running(job, process, time.monotonic(), current.epoch, log))
                 if ends is not None and time.monotonic() >= ends:
+                    _stop(running)
                     for entry in running:
-                        entry.process.send_signal(signal.SIGINT)  # the trainer keeps its last checkpoint
-                    for entry in running:
-                        entry.process.wait()
                         finish(entry, stopped=True)
                     running.clear()
                     for job in pending:
@@ -480,10 +491,8 @@ def sweep(jobs: list[Job], root: Path, params: Path, data_dir: Path, parallel: i
                     running.remove(entry)
                     finish(entry, stopped=False)
         except KeyboardInterrupt:
+            _stop(running)
             for entry in running:
-                entry.process.send_signal(signal.SIGINT)
-            for entry in running:
-                entry.process.wait()
                 finish(entry, stopped=True)
             summary.not_started += [job.name for job in pending]
             say("interrupted: the same command continues where this one stopped")

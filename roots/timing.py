@@ -53,14 +53,37 @@ class Setting:
         return self
 
 
-def _network(model: str, variant: str, setting: Setting, device: torch.device) -> torch.nn.Module:
-    network = models.build(model, variant).eval()
+def _memory_format(layout: str) -> torch.memory_format:
+    return torch.channels_last if layout == "channels_last" else torch.contiguous_format
+
+
+def _variants(model: str, names: list[str]) -> list[models.Variant]:
+    """Orig first (every speed-up is over it), then ``names`` once each, resolved before minutes of building."""
+    return [models.variant(model, name) for name in dict.fromkeys(["orig", *names])]
+
+
+def _prepare(network: torch.nn.Module, setting: Setting, device: torch.device) -> torch.nn.Module:
+    """An eval-mode network as ``setting`` runs it: BatchNorm folded, the implementation swapped in,
+    on the device in its dtype and layout, compiled if asked."""
     if setting.fold_bn:
         network = implementations.fold_batchnorm(network)
     network = implementations.use(network, setting.implementation)
-    memory_format = torch.channels_last if setting.layout == "channels_last" else torch.contiguous_format
-    network = network.to(device=device, dtype=DTYPES[setting.dtype], memory_format=memory_format)
+    network = network.to(device=device, dtype=DTYPES[setting.dtype], memory_format=_memory_format(setting.layout))
     return torch.compile(network) if setting.compile else network
+
+
+def _images(family: models.Family, setting: Setting, device: torch.device) -> torch.Tensor:
+    images = torch.randn(setting.batch, *family.input_size, device=device, dtype=DTYPES[setting.dtype])
+    return images.contiguous(memory_format=_memory_format(setting.layout))
+
+
+def _interleaved(names: list[str], rounds: int, action, progress: str | None = None) -> None:
+    """``action(name)`` for every name, round after round, the order rotated by one each round, so
+    that a machine that slows down or speeds up affects every variant alike."""
+    for round_index in tqdm(range(rounds), desc=progress, unit="round", leave=False, disable=progress is None):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            action(name)
 
 
 def _synchronise(device: torch.device) -> None:
@@ -88,38 +111,38 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
 def measure(model: str, variants: list[str], setting: Setting = Setting()) -> dict:
     """Time ``variants`` (Orig is added as the baseline) of ``model``; a JSON-ready dict."""
     setting = setting.check()
-    family = models.family(model)
-    variants = ["orig"] + [variant for variant in dict.fromkeys(variants) if variant != "orig"]
-    for variant in variants:
-        models.resolve(model, variant)  # an unknown name fails before minutes of building
+    resolved = _variants(model, variants)
+    names = [variant.name for variant in resolved]
     device = devices.resolve(setting.device)
-    memory_format = torch.channels_last if setting.layout == "channels_last" else torch.contiguous_format
-    images = torch.randn(setting.batch, *family.input_size, device=device, dtype=DTYPES[setting.dtype])
-    images = images.contiguous(memory_format=memory_format)
-    seconds: dict[str, list[float]] = {variant: [] for variant in variants}
+    family = resolved[0].family
+    images = _images(family, setting, device)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    flops = {}
     with torch.inference_mode():
-        networks = {variant: _network(model, variant, setting, device) for variant in variants}
+        networks = {}
+        for variant in resolved:
+            built = variant.build().eval()
+            flops[variant.name] = counting.count(built, family)["flops"]
+            networks[variant.name] = _prepare(built, setting, device)
         repeats = {}
-        for variant, network in networks.items():
+        for name, network in networks.items():
             for _ in range(setting.warmup):
                 network(images)
             one = _sample(network, images, device, 1) * setting.batch
-            repeats[variant] = max(1, round(MIN_SAMPLE_SECONDS / max(one, 1e-9)))
-        for round_index in tqdm(range(setting.rounds), desc=f"timing {model}", unit="round", leave=False):
-            shift = round_index % len(variants)
-            for variant in variants[shift:] + variants[:shift]:
-                seconds[variant].append(_sample(networks[variant], images, device, repeats[variant]))
+            repeats[name] = max(1, round(MIN_SAMPLE_SECONDS / max(one, 1e-9)))
+        _interleaved(names, setting.rounds,
+                     lambda name: seconds[name].append(_sample(networks[name], images, device, repeats[name])),
+                     progress=f"timing {model}")  # fmt: skip
 
-    flops = {variant: counting.profile(model, variant)["flops"] for variant in variants}
     rows = []
-    for variant in variants:
-        ms = [value * 1e3 for value in seconds[variant]]
-        speedups = [base / value for base, value in zip(seconds["orig"], seconds[variant])]
+    for name in names:
+        ms = [value * 1e3 for value in seconds[name]]
+        speedups = [base / value for base, value in zip(seconds["orig"], seconds[name])]
         ms_low, ms_median, ms_high = _quartiles(ms)
         low, median, high = _quartiles(speedups)
-        flops_ratio = flops["orig"] / flops[variant]
+        flops_ratio = flops["orig"] / flops[name]
         rows.append({
-            "variant": variant, "flops": flops[variant], "flops_ratio": flops_ratio,
+            "variant": name, "flops": flops[name], "flops_ratio": flops_ratio,
             "ms_per_image": ms_median, "ms_q1": ms_low, "ms_q3": ms_high,
             "speedup": median, "speedup_q1": low, "speedup_q3": high,
             "speedup_of_flops_ratio": median / flops_ratio, "samples_ms": ms,
@@ -129,6 +152,15 @@ def measure(model: str, variants: list[str], setting: Setting = Setting()) -> di
         environment["mkldnn"] = torch.backends.mkldnn.is_available()
     return {"model": model, "setting": asdict(setting), "environment": environment,
             "git_commit": provenance.git_commit(), "variants": rows}  # fmt: skip
+
+
+def save(result: dict, directory: Path) -> Path:
+    """Write a ``measure`` result where ``results_table`` finds it; its path."""
+    setting = Setting(**result["setting"])
+    path = result_path(directory, result["model"], setting)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return path
 
 
 def result_path(directory: Path, model: str, setting: Setting) -> Path:
@@ -163,9 +195,21 @@ def results_table(directory: Path) -> pd.DataFrame:
     if not rows:
         raise TimingError(f"no timing results under {directory}: run `dvc repro timing` or `roots time --out-dir`")
     frame = pd.DataFrame(rows)
-    frame["setting"] = frame["implementation"] + " " + frame["layout"] + " " + frame["dtype"]
+    frame["setting"] = frame["implementation"] + " " + frame["layout"] + " " + frame["dtype"]  # a label, for reading
     frame.loc[frame["compiled"], "setting"] += " compiled"
     return frame
+
+
+def fastest(timed: pd.DataFrame) -> pd.DataFrame:
+    """The one definition of "fastest": per device and model, the setting with the least total
+    time over the model's variants (``results_table`` rows); columns device, model, setting."""
+    totals = timed.groupby(["device", "model", "setting"], sort=False)["ms_per_image"].sum()
+    return totals.groupby(["device", "model"], sort=False).idxmin().map(lambda key: key[2]).rename("setting").reset_index()
+
+
+def is_default(timed: pd.DataFrame) -> pd.Series:
+    """Which rows were timed with ``roots time``'s default implementation and layout."""
+    return (timed["implementation"] == Setting.implementation) & (timed["layout"] == Setting.layout)
 
 
 class _LayerClock:
@@ -204,37 +248,29 @@ def layer_times(model: str, variants: list[str], setting: Setting = Setting()) -
     ReLU, the classifier), timed in the same rounds.
     """
     setting = replace(setting.check(), implementation="native", compile=False)
-    family = models.family(model)
-    variants = ["orig"] + [variant for variant in dict.fromkeys(variants) if variant != "orig"]
+    resolved = _variants(model, variants)
+    names = [variant.name for variant in resolved]
     device = devices.resolve(setting.device)
-    memory_format = torch.channels_last if setting.layout == "channels_last" else torch.contiguous_format
-    images = torch.randn(setting.batch, *family.input_size, device=device, dtype=DTYPES[setting.dtype])
-    images = images.contiguous(memory_format=memory_format)
-    networks = {variant: _network(model, variant, setting, device) for variant in variants}
-    counted = {variant: {layer.name: layer.flops for layer in counting.count_layers(network, family.input_size)}
-               for variant, network in networks.items()}  # fmt: skip
-    totals: dict[str, list[float]] = {variant: [] for variant in variants}
+    family = resolved[0].family
+    images = _images(family, setting, device)
+    networks = {variant.name: _prepare(variant.build().eval(), setting, device) for variant in resolved}
+    counted = {name: {layer.name: layer.flops for layer in counting.count_layers(network, family.input_size)}
+               for name, network in networks.items()}  # fmt: skip
+    totals: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode():
         for network in networks.values():
             for _ in range(setting.warmup):
                 network(images)
-        for round_index in range(setting.rounds):  # hook-free passes for the totals
-            shift = round_index % len(variants)
-            for variant in variants[shift:] + variants[:shift]:
-                totals[variant].append(_sample(networks[variant], images, device, 1))
-        clocks = {variant: _LayerClock(networks[variant], list(counted[variant]), device, setting.batch)
-                  for variant in variants}  # fmt: skip
-        for round_index in range(setting.rounds):
-            shift = round_index % len(variants)
-            for variant in variants[shift:] + variants[:shift]:
-                networks[variant](images)
+        _interleaved(names, setting.rounds, lambda name: totals[name].append(_sample(networks[name], images, device, 1)))
+        clocks = {name: _LayerClock(networks[name], list(counted[name]), device, setting.batch) for name in names}
+        _interleaved(names, setting.rounds, lambda name: networks[name](images))  # hooks time every layer
     rows = []
-    for variant in variants:
-        timed = [{"variant": variant, "layer": name.removesuffix(".0"), "flops": counted[variant][name],
+    for name in names:
+        timed = [{"variant": name, "layer": layer.removesuffix(".0"), "flops": counted[name][layer],
                   "ms_per_image": statistics.median(times) * 1e3}
-                 for name, times in clocks[variant].seconds.items() if times]  # fmt: skip
-        rest = statistics.median(totals[variant]) * 1e3 - sum(row["ms_per_image"] for row in timed)
-        rows += timed + [{"variant": variant, "layer": "other", "flops": 0, "ms_per_image": max(0.0, rest)}]
+                 for layer, times in clocks[name].seconds.items() if times]  # fmt: skip
+        rest = statistics.median(totals[name]) * 1e3 - sum(row["ms_per_image"] for row in timed)
+        rows += timed + [{"variant": name, "layer": "other", "flops": 0, "ms_per_image": max(0.0, rest)}]
     frame = pd.DataFrame(rows)
     frame["gflop_per_s"] = frame["flops"] / frame["ms_per_image"] / 1e6
     return frame

@@ -17,6 +17,7 @@ import os
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
+from typing import TypedDict
 from pathlib import Path
 
 import torch
@@ -26,7 +27,7 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from roots import counting, device as devices, loaders, models, provenance, schedules
+from roots import counting, device as devices, loaders, models, provenance
 from roots.errors import RootsError
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -214,9 +215,8 @@ class _Session:
     recipe: Recipe
     processes: _Processes
     device: torch.device
-    family: models.Family
-    schedule: schedules.Schedule
-    data: loaders.CifarOnDevice | loaders.ImageFolderData
+    variant: models.Variant
+    data: loaders.DataSource
     batch: int  # per process
     steps: int  # per epoch and process
     model: torch.nn.Module
@@ -240,11 +240,11 @@ def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
     """Data, model, optimiser and schedule of a run; fails on settings that cannot train."""
     torch.backends.cudnn.deterministic = recipe.deterministic
     torch.backends.cudnn.benchmark = not recipe.deterministic
-    family, schedule = models.resolve(run.model, run.variant, run.groups)
+    variant = models.variant(run.model, run.variant, run.groups)
     if recipe.batch_size % processes.world:
         raise TrainingError(f"batch_size {recipe.batch_size} does not split over {processes.world} processes")
     batch = recipe.batch_size // processes.world
-    data = loaders.open_data(Path(run.data), device, family.input_size[-1], recipe.workers,
+    data = loaders.open_data(Path(run.data), device, variant.family.input_size[-1], recipe.workers,
                              recipe.train_subset, recipe.test_subset)  # fmt: skip
     steps = loaders.steps_per_epoch(data.num_train, batch, processes.world)
     if steps == 0:
@@ -252,7 +252,7 @@ def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
     precision = _precision(recipe.precision, device)
 
     torch.manual_seed(run.seed)  # He initialisation draws from it: the same weights on every process
-    model = family.build(schedule, num_classes=data.num_classes).to(device)
+    model = variant.build(num_classes=data.num_classes).to(device)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
@@ -261,7 +261,7 @@ def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
                                                     pct_start=recipe.warmup, cycle_momentum=False)  # fmt: skip
     identity = {"run": {**asdict(run), "out": None, "device": device.type}, "recipe": asdict(recipe),
                 "world": processes.world}  # fmt: skip
-    return _Session(run, recipe, processes, device, family, schedule, data, batch, steps, model,
+    return _Session(run, recipe, processes, device, variant, data, batch, steps, model,
                     model if processes.world == 1 else DistributedDataParallel(model), optimizer, scheduler,
                     torch.amp.GradScaler(device.type, enabled=precision == "fp16"), precision, identity)  # fmt: skip
 
@@ -378,35 +378,65 @@ def _train(run: Run, recipe: Recipe, recipe_label: str | None, processes: _Proce
     return metrics
 
 
-def _metrics(session: _Session, recipe_label: str | None, history: list[dict], wall_seconds: float) -> dict:
-    run, data = session.run, session.data
-    counts = counting.count(session.model, session.family)
+class RunMetrics(TypedDict):
+    """What a finished run writes to ``metrics.json``: the one schema ``roots.runs`` reads back."""
+
+    model: str
+    variant: str
+    groups: dict[str, int]
+    seed: int
+    test_accuracy: float
+    test_top5_accuracy: float
+    test_loss: float
+    epochs: int
+    num_classes: int
+    train_images: int
+    test_images: int
+    images_per_second: float
+    train_seconds: float
+    wall_seconds_this_process: float
+    flops: int
+    params: int
+    params_convention: str
+    precision: str
+    processes: int
+    device: dict
+    data: dict
+    recipe: dict
+    recipe_name: str | None
+    git_commit: str
+    history: list[dict]
+
+
+def _metrics(session: _Session, recipe_label: str | None, history: list[dict], wall_seconds: float) -> RunMetrics:
+    run, data, variant = session.run, session.data, session.variant
+    counts = counting.count(session.model, variant.family)
     train_seconds = sum(epoch["train_seconds"] for epoch in history)
     last = history[-1] if history else dict.fromkeys(("test_accuracy", "test_top5_accuracy", "test_loss"), math.nan)
-    return {
-        "model": session.family.name,
-        "variant": run.variant if run.groups is None else schedules.label(session.schedule),
-        "groups": session.schedule,
-        "seed": run.seed,
-        "test_accuracy": last["test_accuracy"],
-        "test_top5_accuracy": last["test_top5_accuracy"],
-        "test_loss": last["test_loss"],
-        "epochs": len(history),
-        "num_classes": data.num_classes,
-        "train_images": data.num_train,
-        "test_images": data.num_test,
-        "images_per_second": sum(epoch["images"] for epoch in history) / train_seconds if train_seconds else math.nan,
-        "train_seconds": train_seconds,
-        "wall_seconds_this_process": wall_seconds,
-        "flops": counts["flops"],
-        "params": counts["params"],
-        "params_convention": counts["params_convention"],
-        "precision": session.precision,
-        "processes": session.processes.world,
-        "device": devices.describe(session.device),
-        "data": data.source,
-        "recipe": asdict(session.recipe),
-        "recipe_name": recipe_label,
-        "git_commit": provenance.git_commit(),
-        "history": history,
-    }
+    return RunMetrics(
+        model=variant.family.name,
+        variant=variant.name,
+        groups=variant.schedule,
+        seed=run.seed,
+        test_accuracy=last["test_accuracy"],
+        test_top5_accuracy=last["test_top5_accuracy"],
+        test_loss=last["test_loss"],
+        epochs=len(history),
+        num_classes=data.num_classes,
+        train_images=data.num_train,
+        test_images=data.num_test,
+        images_per_second=sum(epoch["images"] for epoch in history) / train_seconds if train_seconds else math.nan,
+        train_seconds=train_seconds,
+        wall_seconds_this_process=wall_seconds,
+        flops=counts["flops"],
+        params=counts["params"],
+        params_convention=counts["params_convention"],
+        precision=session.precision,
+        processes=session.processes.world,
+        device=devices.describe(session.device),
+        data=data.source,
+        recipe=asdict(session.recipe),
+        recipe_name=recipe_label,
+        git_commit=provenance.git_commit(),
+        history=history,
+    )

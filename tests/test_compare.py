@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import hand_counts
-from roots import compare, paper, plots, schedules
+from roots import compare, paper, plots, schedules, train
 
 matplotlib.use("Agg")
 
@@ -22,12 +22,11 @@ def test_every_table_gives_top1_and_top5_accuracy_however_it_printed_them():
 
 def _fake_run(folder, model, variant, seed, accuracy):
     folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps({
-        "model": model, "variant": variant, "seed": seed, "test_accuracy": accuracy, "test_top5_accuracy": 0.99,
-        "flops": 1000 if variant == "orig" else 600, "params": 10, "epochs": 1, "train_images": 5, "test_images": 5,
-        "images_per_second": 1.0, "train_seconds": 1.0, "device": {"name": "test"}, "precision": "fp32",
-        "data": {"name": "tiny"}, "git_commit": "x",
-    }))  # fmt: skip
+    metrics = dict.fromkeys(train.RunMetrics.__annotations__)  # the schema a trained run writes
+    metrics.update(model=model, variant=variant, seed=seed, test_accuracy=accuracy, test_top5_accuracy=0.99,
+                   flops=1000 if variant == "orig" else 600, params=10, epochs=1, train_images=5, test_images=5,
+                   images_per_second=1.0, device={"name": "test"}, data={"name": "tiny"})  # fmt: skip
+    (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
 def test_proxy_runs_stand_beside_the_paper_and_other_families_runs_are_left_out(tmp_path):
@@ -50,7 +49,9 @@ def _timed(setting_ms):
     rows = []
     for setting, (orig, root) in setting_ms.items():
         for variant, ms in (("orig", orig), ("root-8", root)):
-            rows.append({"model": "resnet50", "device": "cpu", "setting": setting, "variant": variant,
+            implementation, layout, _ = setting.split()  # as timing.results_table labels its columns
+            rows.append({"model": "resnet50", "device": "cpu", "setting": setting, "implementation": implementation,
+                         "layout": layout, "variant": variant,
                          "ms_per_image": ms, "flops_ratio": 1.0 if variant == "orig" else 1.35, "speedup": orig / ms,
                          "speedup_q1": orig / ms, "speedup_q3": orig / ms})  # fmt: skip
     return pd.DataFrame(rows)

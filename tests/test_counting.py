@@ -59,7 +59,7 @@ def test_each_table_uses_the_best_fitting_params_convention(name):
 
 def test_nin_counts_by_hand():
     for variant in schedules.variants("nin"):
-        result = counting.profile("nin", variant)
+        result = counting.profile(models.variant("nin", variant))
         assert result["flops"] == hand_counts.nin(schedules.named("nin", variant))
         assert result["input_size"] == [3, 32, 32]
 
@@ -75,8 +75,8 @@ UNSEEN = [
 
 @pytest.mark.parametrize(("name", "groups"), UNSEEN, ids=[name for name, _ in UNSEEN])
 def test_flops_agree_with_ptflops_on_schedules_not_in_the_paper(name, groups):
-    family, schedule = models.resolve(name, groups=groups)
-    model = family.build(schedule)
+    variant = models.variant(name, groups=groups)
+    family, model = variant.family, variant.build()
     layers = counting.count_layers(model, family.input_size, family.count_kwargs)
     constructor = None
     if family.count_kwargs:  # GoogLeNet: count the auxiliary heads too

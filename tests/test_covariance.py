@@ -97,7 +97,7 @@ def test_block_scores_cover_the_grouped_pairs_and_score_orig_with_the_same_block
     images = torch.randn(4, 3, 32, 32).split(2)
     moments = {name: covariance.adjacent_moments(models.build("nin", name).eval(), NIN_SLOTS, images)
                for name in ("orig", "root-8")}  # fmt: skip
-    groups = {name: models.resolve("nin", name)[1] for name in moments}
+    groups = {name: models.variant("nin", name).schedule for name in moments}
     rows = covariance.block_scores(moments, groups)
     assert [(row["run"], row["pair"], row["groups"]) for row in rows] == [
         ("root-8", "conv1c-conv2a", 8), ("root-8", "conv2c-conv3a", 4)

@@ -65,7 +65,7 @@ def test_user_schedule_overrides_named_slots_only():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"model": "vgg"}, "unknown model 'vgg'; choose one of: nin, resnet50"),
-     ({"model": "nin", "variant": "root-3"}, "unknown nin variant 'root-3'; choose one of: orig, root-2"),
+     ({"model": "nin", "name": "root-3"}, "unknown nin variant 'root-3'; choose one of: orig, root-2"),
      ({"model": "nin", "groups": "conv9z=2"}, "slots are: conv1a"),
      ({"model": "nin", "groups": "conv2a=two"}, "must be an integer")],
 )  # fmt: skip

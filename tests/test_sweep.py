@@ -4,6 +4,7 @@ ends exactly like an uninterrupted sweep; it starts nothing it cannot finish, an
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,9 +96,10 @@ def test_an_interrupted_sweep_continues_and_ends_like_an_uninterrupted_one(tmp_p
 
 
 def test_a_deadline_stops_the_sweep_and_a_second_call_finishes(tmp_path, params, tiny_cifar, uninterrupted):
-    first = _sweep(tmp_path, params, tiny_cifar, "--deadline", "2s")  # less than a run's start-up
-    assert "0 done (0 in this call), 3 remaining" in first
-    assert first.count("stopped after") == 2 and first.count(": not started: the deadline has passed") == 1
+    first = _sweep(tmp_path, params, tiny_cifar, "--deadline", "2s")  # about a run's start-up
+    stopped = re.search(r"(\d+) remaining \((\d+) interrupted, (\d+) not started, 0 failed\)", first)
+    assert stopped and int(stopped[1]) >= 1 and int(stopped[2]) >= 1, first  # a run that ends in time may finish
+    assert first.count("stopped after") == int(stopped[2])
     _sweep(tmp_path, params, tiny_cifar)
     _assert_same(_results(tmp_path), uninterrupted)
 

@@ -82,14 +82,30 @@ def family(name: str) -> Family:
     return ALL_FAMILIES[name]
 
 
-def resolve(model: str, variant: str = "orig", groups: str | None = None) -> tuple[Family, schedules.Schedule]:
-    """The family and schedule of a named variant, or of a user's ``groups="slot=g,..."``."""
+@dataclass(frozen=True)
+class Variant:
+    """A model resolved once: its family, its name and its schedule. Everything downstream
+    (training, counting, timing, the notebooks' tables) takes one of these, not a name to
+    look up again."""
+
+    family: Family
+    name: str  # a named variant, or the label of a user's schedule
+    schedule: schedules.Schedule
+
+    def build(self, **kwargs) -> nn.Module:
+        return self.family.build(self.schedule, **kwargs)
+
+
+def variant(model: str, name: str = "orig", groups: str | None = None) -> Variant:
+    """A named variant of ``model``, or a user's own ``groups="slot=g,..."``; a clear error for an
+    unknown model, variant, slot or group count."""
     chosen = family(model)
     table = chosen.schedule_family
-    schedule = schedules.parse(table, groups) if groups is not None else schedules.named(table, variant)
-    return chosen, schedule
+    if groups is not None:
+        schedule = schedules.parse(table, groups)
+        return Variant(chosen, schedules.label(schedule), schedule)
+    return Variant(chosen, name, schedules.named(table, name))
 
 
-def build(model: str, variant: str = "orig", groups: str | None = None, **kwargs) -> nn.Module:
-    chosen, schedule = resolve(model, variant, groups)
-    return chosen.build(schedule, **kwargs)
+def build(model: str, name: str = "orig", groups: str | None = None, **kwargs) -> nn.Module:
+    return variant(model, name, groups).build(**kwargs)
