@@ -116,16 +116,15 @@ def _print_timing(model: str, setting: timing.Setting, result: dict) -> None:
     print(f"{model}: per-image forward, batch {setting.batch}, {setting.implementation} {setting.layout} "
           f"{setting.dtype}{' compiled' if setting.compile else ''}, on {where['name']} ({where['threads']} "
           f"threads), median of {setting.rounds} interleaved rounds [quartiles]")  # fmt: skip
+    unit, scale = ("µs", 1e3) if result["variants"][0]["ms_per_image"] < 0.1 else ("ms", 1)  # a GPU's microseconds
     for row in result["variants"]:
-        print(f"  {row['variant']:10s} {row['ms_per_image']:9.3f} ms [{row['ms_q1']:.3f}-{row['ms_q3']:.3f}]  "
-              f"speed-up {row['speedup']:5.2f}x [{row['speedup_q1']:.2f}-{row['speedup_q3']:.2f}]  "
-              f"FLOPs ratio {row['flops_ratio']:5.2f}x ({row['speedup_of_flops_ratio']:.0%} of it)")  # fmt: skip
+        print(f"  {row['variant']:10s} {row['ms_per_image'] * scale:9.3f} {unit} [{row['ms_q1'] * scale:.3f}-"
+              f"{row['ms_q3'] * scale:.3f}]  speed-up {row['speedup']:5.2f}x [{row['speedup_q1']:.2f}-"
+              f"{row['speedup_q3']:.2f}]  FLOPs ratio {row['flops_ratio']:5.2f}x ({row['speedup_of_flops_ratio']:.0%} of it)")  # fmt: skip
 
 
 def _time_layers(args: argparse.Namespace, variants: list[str], setting: timing.Setting) -> None:
-    """Per-layer breakdown (native implementation only, so once per layout)."""
-    if setting.implementation != "native":
-        return
+    """Per-layer breakdown of one setting: where the time goes."""
     table = timing.layer_times(args.model, variants, setting)
     if args.out_dir:
         table.to_csv(timing.layers_path(args.out_dir, args.model, setting), index=False)
@@ -145,7 +144,7 @@ def _add_time(commands) -> None:
         "inference would", "compile": "torch.compile every network first", "warmup": "untimed passes per network",
         "rounds": "timed passes per network"})  # fmt: skip
     command.add_argument("--layers", action="store_true",
-                         help="also time each convolution (native implementation): where the time goes")  # fmt: skip
+                         help="also time each convolution of each setting, with its FLOP rate and roofline")  # fmt: skip
     command.add_argument("--out-dir", type=Path, help="write one JSON file per implementation and layout here")
     command.add_argument("--json", action="store_true", help="print one JSON object per implementation and layout")
     command.set_defaults(run=_time)

@@ -37,6 +37,8 @@ class LayerCount:
     groups: int
     in_channels: int
     out_channels: int
+    in_height: int
+    in_width: int
     out_height: int
     out_width: int
     flops: int
@@ -62,17 +64,18 @@ def count_layers(
     names = {module: name for name, module in model.named_modules()}
     slots = {block[0]: block.slot for block in model.modules() if isinstance(block, ConvBN)}
 
-    def record(module: nn.Module, _inputs, output: torch.Tensor) -> None:
+    def record(module: nn.Module, inputs, output: torch.Tensor) -> None:
         if isinstance(module, nn.Conv2d):
             height, width = output.shape[-2:]
+            in_height, in_width = inputs[0].shape[-2:]
             flops = height * width * module.weight.numel()  # = H*W*k*k*(C_in/g)*C_out
             records.append(
                 LayerCount(names[module], slots.get(module), "conv", module.kernel_size[0], module.groups, module.in_channels,
-                           module.out_channels, height, width, flops, module.weight.numel())
+                           module.out_channels, in_height, in_width, height, width, flops, module.weight.numel())
             )  # fmt: skip
         elif isinstance(module, nn.Linear):
             records.append(
-                LayerCount(names[module], None, "fc", 1, 1, module.in_features, module.out_features, 1, 1,
+                LayerCount(names[module], None, "fc", 1, 1, module.in_features, module.out_features, 1, 1, 1, 1,
                            module.weight.numel(), module.weight.numel())
             )  # fmt: skip
 

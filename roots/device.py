@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import torch
 
@@ -28,13 +29,26 @@ def resolve(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def _clocks(device: torch.device) -> dict:
+    """The GPU's clocks as nvidia-smi reads them now (MHz): a timing on a throttled card says so."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    query = "clocks.sm,clocks.max.sm,clocks.mem"
+    try:
+        found = subprocess.run(["nvidia-smi", f"--id={index}", f"--query-gpu={query}", "--format=csv,noheader,nounits"],
+                               capture_output=True, text=True, timeout=20, check=True).stdout.strip().split(", ")  # fmt: skip
+        return {f"{name.replace('clocks.', '').replace('.', '_')}_mhz": int(value) for name, value in zip(query.split(","), found)}
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return {"clocks": "not readable (no nvidia-smi)"}
+
+
 def describe(device: torch.device) -> dict:
     """What a reader needs to compare a number with another machine's."""
     info = {"device": device.type, "torch": torch.__version__, "threads": torch.get_num_threads()}
     if device.type == "cuda":
-        info["name"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
-        info["cudnn"] = torch.backends.cudnn.version()
+        properties = torch.cuda.get_device_properties(device)
+        info.update(name=properties.name, cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
+                    capability=f"{properties.major}.{properties.minor}", multiprocessors=properties.multi_processor_count,
+                    memory_gib=round(properties.total_memory / 2**30, 1), **_clocks(device))  # fmt: skip
     else:
         info["name"] = f"CPU ({os.cpu_count()} logical cores)"
     return info

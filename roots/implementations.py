@@ -4,6 +4,8 @@
 * ``loop``: what Caffe did: one convolution per group, one after another, then concatenate.
 * ``bmm``: the paper's suggestion, batched GEMM: unfold the input once (im2col) and multiply
   all groups' filters with their columns in a single batched matrix product.
+* ``triton``: a GPU kernel of our own (``roots.triton_conv``): implicit GEMM per group on
+  channels_last input, with the folded BatchNorm's shift and the ReLU fused into it.
 
 For inference, ``fold_batchnorm`` also merges each BatchNorm into the convolution before it, as
 a deployed network would: the memory-bound normalisation pass does not shrink with the FLOPs,
@@ -25,7 +27,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from roots.errors import UnknownNameError
 from roots.layers import ConvBN
 
-IMPLEMENTATIONS = ("native", "loop", "bmm")
+IMPLEMENTATIONS = ("native", "loop", "bmm", "triton")
 
 
 def _loop(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -79,14 +81,29 @@ def check(implementation: str) -> str:
 
 
 def use(model: nn.Module, implementation: str) -> nn.Module:
-    """A copy of ``model`` whose grouped convolutions use ``implementation`` (same weights)."""
+    """A copy of ``model`` whose grouped convolutions use ``implementation`` (same weights). The
+    ``triton`` kernel also takes over the ReLU of a ``ConvBN`` whose BatchNorm has been folded."""
     if check(implementation) == "native":
         return model
     model = copy.deepcopy(model)
-    for parent in list(model.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, nn.Conv2d) and child.groups > 1:
-                setattr(parent, name, GroupedConv2d(child, implementation))
+    if implementation == "triton":
+        from roots.triton_conv import TritonGroupedConv2d  # Triton only where it is asked for
+
+        def swap(parent: nn.Module, name: str, conv: nn.Conv2d) -> None:
+            relu = isinstance(parent, ConvBN) and isinstance(parent[1], nn.Identity) and len(parent) > 2 \
+                and isinstance(parent[2], nn.ReLU)  # fmt: skip
+            setattr(parent, name, TritonGroupedConv2d(conv, relu=relu))
+            if relu:
+                parent[2] = nn.Identity()
+    else:
+
+        def swap(parent: nn.Module, name: str, conv: nn.Conv2d) -> None:
+            setattr(parent, name, GroupedConv2d(conv, implementation))
+
+    grouped = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
+               if isinstance(child, nn.Conv2d) and child.groups > 1]  # fmt: skip
+    for parent, name, conv in grouped:
+        swap(parent, name, conv)
     return model
 
 

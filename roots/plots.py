@@ -281,3 +281,23 @@ def layer_times(layers: pd.DataFrame, title: str) -> sns.FacetGrid:
     grid.set_axis_labels("", "ms per image")
     grid.figure.suptitle(title, y=1.03)
     return grid
+
+
+def roofline(layers: pd.DataFrame, device_peaks: dict, dtype: str, title: str) -> plt.Figure:
+    """Each convolution's achieved rate against its arithmetic intensity (FLOPs per byte moved),
+    under the card's roof: bandwidth x intensity, capped by the peak rate (``timing.roofline``'s
+    peaks). A layer far under the roof is held back by its kernel, not by the card."""
+    convs = layers[layers["flops"] > 0].assign(intensity=lambda f: 2 * f["flops"] / f["bytes"])
+    figure, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    span = np.logspace(np.log10(convs["intensity"].min() / 2), np.log10(convs["intensity"].max() * 2), 100)
+    ax.plot(span, np.minimum(device_peaks[dtype], device_peaks["bytes_per_s"] * span) / 1e12, "k-", linewidth=1,
+            label=f"roof: {device_peaks[dtype] / 1e12:.0f} TFLOP/s, {device_peaks['bytes_per_s'] / 1e12:.2f} TB/s")  # fmt: skip
+    for variant, group in convs.groupby("variant", sort=False):
+        ax.scatter(group["intensity"], group["tflop_per_s"], label=variant, s=25)
+        for _, point in group.iterrows():
+            ax.annotate(point["layer"], (point["intensity"], point["tflop_per_s"]), fontsize=6, xytext=(3, 2),
+                        textcoords="offset points")  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (FLOPs per byte moved)",
+           ylabel="achieved TFLOP/s", title=title)  # fmt: skip
+    ax.legend(fontsize=8, loc="lower right")
+    return figure

@@ -142,11 +142,10 @@ class PlannedTiming:
         return [sys.executable, "-m", "roots", "time", *self.arguments(), "--out-dir", str(self.folder(root))]
 
     def outputs(self, root: Path) -> list[Path]:
-        """The files the call writes: a result per setting, and NiN's per-layer breakdown per layout."""
+        """The files the call writes: a result per setting, and NiN's per-layer breakdown per setting."""
         folder = self.folder(root)
         results = [timing.result_path(folder, self.model, setting) for setting in self.settings()]
-        layers = [timing.layers_path(folder, self.model, setting) for setting in self.settings()
-                  if self.model == "nin" and setting.implementation == "native"]  # fmt: skip
+        layers = [timing.layers_path(folder, self.model, setting) for setting in self.settings() if self.model == "nin"]
         return results + layers
 
     def done(self, root: Path) -> bool:

@@ -9,8 +9,10 @@ speed-ups are ratios within a round, summarised by their median and quartiles.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -86,19 +88,33 @@ def _interleaved(names: list[str], rounds: int, action, progress: str | None = N
             action(name)
 
 
-def _synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _sample(network, images, device, repeats: int) -> float:
-    """Seconds per image of ``repeats`` forward passes of the batch."""
-    _synchronise(device)
+    """Seconds per image of ``repeats`` forward passes of the batch: CUDA events on a GPU (the
+    device's own clock, no host in the way), the host's clock on a CPU."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(repeats):
+            network(images)
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3 / (repeats * len(images))
     start = time.perf_counter()
     for _ in range(repeats):
         network(images)
-    _synchronise(device)
     return (time.perf_counter() - start) / (repeats * len(images))
+
+
+@contextmanager
+def _benchmarked(device: torch.device):
+    """cudnn.benchmark on while timing on a GPU: cuDNN then picks its fastest kernel per shape, as a
+    deployment would (the paper's Caffe had no such choice; ours records that it was on)."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -118,7 +134,7 @@ def measure(model: str, variants: list[str], setting: Setting = Setting()) -> di
     images = _images(family, setting, device)
     seconds: dict[str, list[float]] = {name: [] for name in names}
     flops = {}
-    with torch.inference_mode():
+    with torch.inference_mode(), _benchmarked(device):
         networks = {}
         for variant in resolved:
             built = variant.build().eval()
@@ -143,13 +159,16 @@ def measure(model: str, variants: list[str], setting: Setting = Setting()) -> di
         flops_ratio = flops["orig"] / flops[name]
         rows.append({
             "variant": name, "flops": flops[name], "flops_ratio": flops_ratio,
-            "ms_per_image": ms_median, "ms_q1": ms_low, "ms_q3": ms_high,
+            "ms_per_image": ms_median, "ms_q1": ms_low, "ms_q3": ms_high, "us_per_image": ms_median * 1e3,
             "speedup": median, "speedup_q1": low, "speedup_q3": high,
             "speedup_of_flops_ratio": median / flops_ratio, "samples_ms": ms,
         })  # fmt: skip
     environment = devices.describe(device)
     if device.type == "cpu":
         environment["mkldnn"] = torch.backends.mkldnn.is_available()
+    else:
+        environment["cudnn_benchmark"] = True
+        environment["timer"] = "CUDA events"
     return {"model": model, "setting": asdict(setting), "environment": environment,
             "git_commit": provenance.git_commit(), "variants": rows}  # fmt: skip
 
@@ -169,8 +188,8 @@ def result_path(directory: Path, model: str, setting: Setting) -> Path:
 
 
 def layers_path(directory: Path, model: str, setting: Setting) -> Path:
-    """Where ``roots time --layers --out-dir`` keeps one model's per-layer breakdown for a layout."""
-    return Path(directory) / f"{model}-layers-{setting.layout}-{setting.dtype}.csv"
+    """Where ``roots time --layers --out-dir`` keeps one model's per-layer breakdown for a setting."""
+    return Path(directory) / f"{model}-layers-{setting.implementation}-{setting.layout}-{setting.dtype}.csv"
 
 
 def matches(path: Path, setting: Setting) -> bool:
@@ -213,66 +232,107 @@ def is_default(timed: pd.DataFrame) -> pd.Series:
 
 
 class _LayerClock:
-    """Forward hooks that time each named module of a network, the device synchronised around it."""
+    """Forward hooks that time each named module of a network: on a GPU with CUDA events recorded
+    around it (read once the pass is over), on a CPU with the host's clock."""
 
     def __init__(self, network: torch.nn.Module, names: list[str], device: torch.device, batch: int) -> None:
         self.seconds: dict[str, list[float]] = {name: [] for name in names}
-        self._started: dict[str, float] = {}
+        self._device, self._batch = device, batch
+        self._open: dict[str, object] = {}
         modules = dict(network.named_modules())
-        self._handles = []
         for name in names:
-            self._handles.append(modules[name].register_forward_pre_hook(self._before(name, device)))
-            self._handles.append(modules[name].register_forward_hook(self._after(name, device, batch)))
+            modules[name].register_forward_pre_hook(self._before(name))
+            modules[name].register_forward_hook(self._after(name))
 
-    def _before(self, name, device):
+    def _before(self, name):
         def hook(_module, _inputs):
-            _synchronise(device)
-            self._started[name] = time.perf_counter()
+            if self._device.type == "cuda":
+                self._open[name] = torch.cuda.Event(enable_timing=True)
+                self._open[name].record()
+            else:
+                self._open[name] = time.perf_counter()
 
         return hook
 
-    def _after(self, name, device, batch):
+    def _after(self, name):
         def hook(_module, _inputs, _output):
-            _synchronise(device)
-            self.seconds[name].append((time.perf_counter() - self._started[name]) / batch)
+            if self._device.type == "cuda":
+                end = torch.cuda.Event(enable_timing=True)
+                end.record()
+                end.synchronize()
+                seconds = self._open[name].elapsed_time(end) / 1e3
+            else:
+                seconds = time.perf_counter() - self._open[name]
+            self.seconds[name].append(seconds / self._batch)
 
         return hook
+
+
+# A GPU's peaks, for the roofline (approximate datasheet figures; a name is matched by its start):
+# dense bf16 and fp32 multiply-add rates (FLOP/s, a multiply-add being 2) and memory bandwidth (bytes/s).
+PEAKS = {"NVIDIA H200": {"bf16": 800e12, "fp32": 67e12, "bytes_per_s": 4.3e12},
+         "NVIDIA H100": {"bf16": 800e12, "fp32": 67e12, "bytes_per_s": 3.35e12}}  # fmt: skip
+
+
+def peaks(device_name: str) -> dict | None:
+    return next((values for name, values in PEAKS.items() if device_name.startswith(name)), None)
+
+
+def roofline(layer: counting.LayerCount, batch: int, dtype: str, device_name: str) -> dict:
+    """A layer's least time per image at the device's peaks: its arithmetic at the peak rate, and
+    the fewest bytes it must move (input and output once, the weight once per batch) at full
+    bandwidth; the larger is its floor. NaN where the device's peaks are not known (a CPU)."""
+    size = DTYPES[dtype].itemsize
+    moved = size * (layer.in_channels * layer.in_height * layer.in_width
+                    + layer.out_channels * layer.out_height * layer.out_width + layer.weights / batch)  # fmt: skip
+    known = peaks(device_name)
+    compute_ms = 2 * layer.flops / known[dtype] * 1e3 if known else math.nan
+    memory_ms = moved / known["bytes_per_s"] * 1e3 if known else math.nan
+    return {"bytes": moved, "compute_bound_ms": compute_ms, "memory_bound_ms": memory_ms,
+            "roofline_ms": max(compute_ms, memory_ms)}  # fmt: skip
 
 
 def layer_times(model: str, variants: list[str], setting: Setting = Setting()) -> pd.DataFrame:
-    """Where the time goes: each convolution's time per image, for Orig and ``variants``.
+    """Where the time goes: each convolution's time per image, for Orig and ``variants``, with its
+    FLOP rate and, on a GPU whose peaks are known, its roofline (``roofline``).
 
-    Eager mode with the native implementation; hooks time each convolution with the device
-    synchronised at both ends. As in ``measure``, the variants take turns round by round, so
-    a noisy machine does not favour one. ``other`` is the rest of a hook-free pass (pooling,
-    ReLU, the classifier), timed in the same rounds.
+    Eager mode, the setting's implementation; hooks time each convolution with the device
+    synchronised at both ends. As in ``measure``, the variants take turns round by round, so a
+    noisy machine does not favour one. ``other`` is the rest of a hook-free pass (pooling, ReLU,
+    the classifier, and the hooks' own cost), timed in the same rounds.
     """
-    setting = replace(setting.check(), implementation="native", compile=False)
+    setting = replace(setting.check(), compile=False)
     resolved = _variants(model, variants)
     names = [variant.name for variant in resolved]
     device = devices.resolve(setting.device)
     family = resolved[0].family
     images = _images(family, setting, device)
-    networks = {variant.name: _prepare(variant.build().eval(), setting, device) for variant in resolved}
-    counted = {name: {layer.name: layer.flops for layer in counting.count_layers(network, family.input_size)}
-               for name, network in networks.items()}  # fmt: skip
+    counted, networks = {}, {}
+    for variant in resolved:
+        built = variant.build().eval()
+        counted[variant.name] = {layer.name: layer for layer in counting.count_layers(built, family.input_size)}
+        networks[variant.name] = _prepare(built, setting, device)  # the same module names, whatever computes them
     totals: dict[str, list[float]] = {name: [] for name in names}
-    with torch.inference_mode():
+    with torch.inference_mode(), _benchmarked(device):
         for network in networks.values():
             for _ in range(setting.warmup):
                 network(images)
         _interleaved(names, setting.rounds, lambda name: totals[name].append(_sample(networks[name], images, device, 1)))
         clocks = {name: _LayerClock(networks[name], list(counted[name]), device, setting.batch) for name in names}
         _interleaved(names, setting.rounds, lambda name: networks[name](images))  # hooks time every layer
+    device_name = devices.describe(device)["name"]
     rows = []
     for name in names:
-        timed = [{"variant": name, "layer": layer.removesuffix(".0"), "flops": counted[name][layer],
-                  "ms_per_image": statistics.median(times) * 1e3}
+        timed = [{"variant": name, "layer": layer.removesuffix(".0"), "flops": counted[name][layer].flops,
+                  "ms_per_image": statistics.median(times) * 1e3,
+                  **roofline(counted[name][layer], setting.batch, setting.dtype, device_name)}
                  for layer, times in clocks[name].seconds.items() if times]  # fmt: skip
         rest = statistics.median(totals[name]) * 1e3 - sum(row["ms_per_image"] for row in timed)
         rows += timed + [{"variant": name, "layer": "other", "flops": 0, "ms_per_image": max(0.0, rest)}]
     frame = pd.DataFrame(rows)
     frame["gflop_per_s"] = frame["flops"] / frame["ms_per_image"] / 1e6
+    frame["tflop_per_s"] = 2 * frame["flops"] / frame["ms_per_image"] / 1e9  # a multiply-add is 2 FLOPs
+    frame["of_roofline"] = frame["roofline_ms"] / frame["ms_per_image"]
     return frame
 
 

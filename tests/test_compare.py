@@ -96,3 +96,14 @@ def test_each_tables_units_come_from_the_paper():
     assert [paper.units(model) for model in ("nin", "resnet50", "resnet200", "googlenet")] == [(8, 5), (9, 7), (12, 7), (9, 7)]
     with pytest.raises(paper.UnknownNameError, match="the paper reports no 'vgg'"):
         paper.units("vgg")
+
+
+def test_the_roofline_figure_draws_each_layer_under_the_cards_roof():
+    layers = pd.DataFrame({"variant": ["orig", "orig", "root-8", "orig"], "layer": ["conv1a", "conv2a", "conv2a", "other"],
+                           "flops": [10**9, 2 * 10**9, 2 * 10**9 // 8, 0], "bytes": [10**8, 2 * 10**6, 10**6, float("nan")],
+                           "tflop_per_s": [100.0, 300.0, 20.0, 0.0]})  # fmt: skip
+    figure = plots.roofline(layers, {"bf16": 800e12, "bytes_per_s": 4.3e12}, "bf16", "test")
+    ax = figure.axes[0]
+    assert len(ax.collections) == 2 and sum(len(c.get_offsets()) for c in ax.collections) == 3  # "other" left out
+    roof = ax.lines[0].get_ydata()
+    assert roof.max() == pytest.approx(800) and roof.min() < 800  # the flat peak and the bandwidth slope

@@ -1,13 +1,14 @@
 """Grouped-convolution implementations agree with the native one; the timing command's contract."""
 
 import json
+import math
 
 import pytest
 import torch
 from torch import nn
 
 import hand_counts
-from roots import implementations, models, schedules, timing
+from roots import counting, implementations, models, schedules, timing
 from roots.cli import main
 
 _HAND_RATIO = hand_counts.nin(schedules.named("nin", "orig")) / hand_counts.nin(schedules.named("nin", "root-8"))  # 2.153
@@ -135,7 +136,9 @@ def test_per_layer_breakdown_explains_where_the_time_goes(tmp_path, capsys):
             "--layers", "--out-dir", str(tmp_path)]  # fmt: skip
     assert main(argv) == 0
     layers = timing.layers_table(tmp_path)
+    assert sorted(path.name for path in tmp_path.glob("*.csv")) == ["nin-layers-native-channels_last-fp32.csv"]
     assert set(layers["variant"]) == {"orig", "root-8"} and "other" in set(layers["layer"])
+    assert (layers.loc[layers["layer"] != "other", "tflop_per_s"] > 0).all() and layers["roofline_ms"].isna().all()  # no CPU peaks
     conv2a = hand_counts.conv(16, 5, 96, 192)  # 16x16 outputs, 5x5 kernels, 96 -> 192 channels
     assert layers.loc[layers["layer"] == "conv2a", "flops"].tolist() == [conv2a, conv2a // 8]
     explained = timing.where_time_goes(layers).set_index("variant")
@@ -143,3 +146,17 @@ def test_per_layer_breakdown_explains_where_the_time_goes(tmp_path, capsys):
     assert explained.loc["orig", "speedup"] == explained.loc["orig", "bound"] == 1.0  # Orig has nothing grouped
     root8 = explained.loc["root-8"]
     assert root8["grouped_layers_ms"] > 0 and root8["bound"] > root8["at_orig_rate"] > 0
+
+
+def test_the_roofline_of_a_layer_is_its_arithmetic_or_its_bytes_at_the_cards_peaks():
+    # conv2a of NiN root-8 on an H200 in bf16: 16x16x5x5x12x192 multiply-adds, 96x16x16 values in, 192x16x16 out
+    layer = next(layer for layer in counting.count_layers(models.build("nin", "root-8"), (3, 32, 32))
+                 if layer.name == "conv2a.0")  # fmt: skip
+    found = timing.roofline(layer, batch=1024, dtype="bf16", device_name="NVIDIA H200")
+    moved = 2 * (96 * 16 * 16 + 192 * 16 * 16 + 192 * 12 * 25 / 1024)
+    assert found["bytes"] == pytest.approx(moved)
+    assert found["compute_bound_ms"] == pytest.approx(2 * hand_counts.conv(16, 5, 96, 192, 8) / 800e12 * 1e3)
+    assert found["memory_bound_ms"] == pytest.approx(moved / 4.3e12 * 1e3)
+    assert found["roofline_ms"] == max(found["compute_bound_ms"], found["memory_bound_ms"])
+    assert math.isnan(timing.roofline(layer, 16, "fp32", "CPU (2 logical cores)")["roofline_ms"])  # peaks unknown
+    assert timing.peaks("NVIDIA H100 80GB HBM3")["bytes_per_s"] == 3.35e12
