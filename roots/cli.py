@@ -10,7 +10,8 @@ from pathlib import Path
 
 import time
 
-from roots import counting, data, implementations, models, notebooks, schedules, stage, sweep, timing, train, transfer
+from roots import counting, data, implementations, models, notebooks, provenance, schedules, stage, sweep, timing
+from roots import train, transfer
 from roots import device as devices
 from roots.errors import RootsError
 
@@ -99,16 +100,28 @@ def _time(args: argparse.Namespace) -> None:
     variants = family.variants() if args.variants == "all" else args.variants.split(",")
     settings = [_from_args(timing.Setting, args, implementation=implementation, layout=layout).check()
                 for implementation in args.implementation.split(",") for layout in args.layout.split(",")]  # fmt: skip
+    failed = []
     for setting in settings:
-        result = timing.measure(args.model, variants, setting)
-        if args.out_dir:
-            timing.save(result, args.out_dir)
-        if args.json:
-            print(json.dumps(result))
-        else:
-            _print_timing(args.model, setting, result)
-        if args.layers:
-            _time_layers(args, variants, setting)
+        try:
+            result = timing.measure(args.model, variants, setting)
+            if args.out_dir:
+                timing.save(result, args.out_dir)
+            if args.json:
+                print(json.dumps(result))
+            else:
+                _print_timing(args.model, setting, result)
+            if args.layers:
+                _time_layers(args, variants, setting)
+        except RootsError:
+            raise
+        except Exception as error:  # e.g. a kernel this GPU cannot compile: the other settings still count
+            said = str(error).strip().splitlines()
+            failed.append(f"{setting.implementation} {setting.layout}")
+            print(f"roots: {args.model} {failed[-1]} {setting.dtype} failed: {type(error).__name__}: "
+                  f"{said[0] if said else 'no message'}", file=sys.stderr)  # fmt: skip
+    if failed:
+        raise timing.TimingError(f"{len(failed)} of {len(settings)} settings of {args.model} failed ({', '.join(failed)}); "
+                                 "the others were measured")  # fmt: skip
 
 
 def _print_timing(model: str, setting: timing.Setting, result: dict) -> None:
@@ -202,6 +215,11 @@ def _import(args: argparse.Namespace) -> None:
 def _campaign(args: argparse.Namespace) -> None:
     started = time.monotonic()
     devices.resolve(args.device)  # no GPU: say so before preparing anything
+    commit = provenance.git_commit()
+    if commit == "unknown" or commit.endswith("+uncommitted-changes"):
+        raise sweep.SweepError(f"the code's commit is {commit}: `roots import` takes only results of committed code, so "
+                               f"commit first, and where this copy has no git history set {provenance.COMMIT_VARIABLE}="
+                               "<the commit it is>")  # fmt: skip
     prepared = args.root / "data" / "cifar10"
     if not (prepared / "source.json").is_file():
         data.prepare(args.archive, prepared)

@@ -6,6 +6,9 @@
   all groups' filters with their columns in a single batched matrix product.
 * ``triton``: a GPU kernel of our own (``roots.triton_conv``): implicit GEMM per group on
   channels_last input, with the folded BatchNorm's shift and the ReLU fused into it.
+* ``fused``: ``triton``, and beyond the paper each of NiN's mlpconv blocks (the kxk convolution,
+  grouped or not, and the two 1x1 convolutions after it) as one kernel, so the layers grouping
+  leaves alone cost less too. Needs folded BatchNorm; a network without such blocks is as ``triton``.
 
 For inference, ``fold_batchnorm`` also merges each BatchNorm into the convolution before it, as
 a deployed network would: the memory-bound normalisation pass does not shrink with the FLOPs,
@@ -27,7 +30,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from roots.errors import UnknownNameError
 from roots.layers import ConvBN
 
-IMPLEMENTATIONS = ("native", "loop", "bmm", "triton")
+IMPLEMENTATIONS = ("native", "loop", "bmm", "triton", "fused")
 
 
 def _loop(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -80,18 +83,54 @@ def check(implementation: str) -> str:
     return implementation
 
 
+def _folded(block: nn.Module) -> bool:
+    """A ``ConvBN`` whose BatchNorm is folded into its convolution (which then has the bias)."""
+    return isinstance(block, ConvBN) and isinstance(block[1], nn.Identity)
+
+
+def _relu_after(block: ConvBN) -> bool:
+    return len(block) > 2 and isinstance(block[2], nn.ReLU)
+
+
+def _fuse_mlpconv_blocks(model: nn.Module) -> None:
+    """Put ``TritonMlpconv`` in place of each run of three folded ``ConvBN``s, kxk then 1x1 and 1x1
+    (NiN's mlpconv), the first two with ReLUs; the replaced layers become identities."""
+    from roots.triton_conv import TritonMlpconv
+
+    for parent in list(model.modules()):
+        if not isinstance(parent, nn.Sequential):
+            continue
+        children = list(parent.children())
+        for first, second, third in zip(children, children[1:], children[2:]):
+            if not (all(_folded(block) for block in (first, second, third)) and _relu_after(first)
+                    and _relu_after(second) and first.conv.stride == (1, 1)
+                    and all(block.conv.kernel_size == (1, 1) and block.conv.groups == 1 for block in (second, third))):
+                continue  # fmt: skip
+            relu_last = _relu_after(third)
+            first[0] = TritonMlpconv(first.conv, second.conv, third.conv, relu_last)
+            for block in (second, third):
+                block[0] = nn.Identity()
+            for block in (first, second, third)[: 3 if relu_last else 2]:
+                block[2] = nn.Identity()
+
+
 def use(model: nn.Module, implementation: str) -> nn.Module:
     """A copy of ``model`` whose grouped convolutions use ``implementation`` (same weights). The
-    ``triton`` kernel also takes over the ReLU of a ``ConvBN`` whose BatchNorm has been folded."""
+    ``triton`` kernel also takes over the ReLU of a ``ConvBN`` whose BatchNorm has been folded;
+    ``fused`` first puts each mlpconv block into one kernel (``_fuse_mlpconv_blocks``)."""
     if check(implementation) == "native":
         return model
     model = copy.deepcopy(model)
-    if implementation == "triton":
-        from roots.triton_conv import TritonGroupedConv2d  # Triton only where it is asked for
+    computed: tuple[type, ...] = ()  # modules whose convolutions are already computed their own way
+    if implementation in ("triton", "fused"):
+        from roots.triton_conv import TritonGroupedConv2d, TritonMlpconv  # Triton only where it is asked for
+
+        computed = (TritonMlpconv,)
+        if implementation == "fused":
+            _fuse_mlpconv_blocks(model)
 
         def swap(parent: nn.Module, name: str, conv: nn.Conv2d) -> None:
-            relu = isinstance(parent, ConvBN) and isinstance(parent[1], nn.Identity) and len(parent) > 2 \
-                and isinstance(parent[2], nn.ReLU)  # fmt: skip
+            relu = _folded(parent) and _relu_after(parent)
             setattr(parent, name, TritonGroupedConv2d(conv, relu=relu))
             if relu:
                 parent[2] = nn.Identity()
@@ -101,7 +140,7 @@ def use(model: nn.Module, implementation: str) -> nn.Module:
             setattr(parent, name, GroupedConv2d(conv, implementation))
 
     grouped = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
-               if isinstance(child, nn.Conv2d) and child.groups > 1]  # fmt: skip
+               if isinstance(child, nn.Conv2d) and child.groups > 1 and not isinstance(parent, computed)]  # fmt: skip
     for parent, name, conv in grouped:
         swap(parent, name, conv)
     return model

@@ -141,16 +141,29 @@ class PlannedTiming:
     def command(self, root: Path, params: Path, data_dir: Path, device: str) -> list[str]:
         return [sys.executable, "-m", "roots", "time", *self.arguments(), "--out-dir", str(self.folder(root))]
 
-    def outputs(self, root: Path) -> list[Path]:
-        """The files the call writes: a result per setting, and NiN's per-layer breakdown per setting."""
+    def setting_outputs(self, root: Path, setting: timing.Setting) -> list[Path]:
+        """The files one setting gives: its result, and for NiN its per-layer breakdown."""
         folder = self.folder(root)
-        results = [timing.result_path(folder, self.model, setting) for setting in self.settings()]
-        layers = [timing.layers_path(folder, self.model, setting) for setting in self.settings() if self.model == "nin"]
-        return results + layers
+        layers = [timing.layers_path(folder, self.model, setting)] if self.model == "nin" else []
+        return [timing.result_path(folder, self.model, setting), *layers]
+
+    def outputs(self, root: Path) -> list[Path]:
+        return [path for setting in self.settings() for path in self.setting_outputs(root, setting)]
+
+    def measured(self, root: Path) -> list[str]:
+        """The entry's implementations whose every setting has its files, measured with exactly it
+        (a call that failed in one implementation, or stopped at a deadline, still gives the others)."""
+        def complete(setting: timing.Setting) -> bool:
+            result, *rest = self.setting_outputs(root, setting)
+            return timing.matches(result, setting) and all(path.is_file() for path in rest)
+
+        settings = self.settings()
+        implementations = dict.fromkeys(setting.implementation for setting in settings)
+        return [name for name in implementations
+                if all(complete(setting) for setting in settings if setting.implementation == name)]  # fmt: skip
 
     def done(self, root: Path) -> bool:
-        return all(timing.matches(timing.result_path(self.folder(root), self.model, setting), setting)
-                   for setting in self.settings()) and all(path.is_file() for path in self.outputs(root))  # fmt: skip
+        return len(self.measured(root)) == len({setting.implementation for setting in self.settings()})
 
 
 Job = PlannedRun | PlannedTiming

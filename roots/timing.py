@@ -50,6 +50,9 @@ class Setting:
             raise TimingError(f"unknown dtype {self.dtype!r}; choose one of: {', '.join(DTYPES)}")
         if self.layout not in LAYOUTS:
             raise TimingError(f"unknown layout {self.layout!r}; choose one of: {', '.join(LAYOUTS)}")
+        if self.implementation == "fused" and not self.fold_bn:
+            raise TimingError("the fused implementation needs folded BatchNorm (its kernel takes each convolution's "
+                              "bias); leave --fold-bn on")  # fmt: skip
         if self.batch < 1 or self.rounds < 1 or self.warmup < 0:
             raise TimingError("batch and rounds must be at least 1, warmup at least 0")
         return self

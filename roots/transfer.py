@@ -234,18 +234,20 @@ class _Checkout:
                 return [job for job in sweep.load_plan(self.repo / "params.yaml", name)]
         return []
 
-    def timing_differs(self, staged: Path, device_key: str) -> str | None:
+    def timing_measured(self, staged: Path, device_key: str) -> tuple[dict[str, list[str]], str | None]:
+        """Per model of the campaign item that times on ``device_key``, the implementations whose
+        files all came back (``PlannedTiming.measured``); a reason when none can be taken."""
         jobs = self.timing_item(device_key)
         if not jobs:
-            return f"no campaign item of params.yaml times on {device_key!r}"
-        for job in jobs:
-            if not job.done(staged):
-                return f"{job.name}: its files are missing or were measured with other settings than the item's"
+            return {}, f"no campaign item of params.yaml times on {device_key!r}"
+        measured = {job.model: job.measured(staged) for job in jobs}
+        if not any(measured.values()):
+            return {}, "no implementation's files came back complete, measured with the item's settings"
         for result in sorted((staged / "results" / "timing" / device_key).glob("*.json")):
             reason = self.code_differs(json.loads(result.read_text()).get("git_commit"), "timing")
             if reason:
-                return f"{result.name}: {reason}"
-        return None
+                return {}, f"{result.name}: {reason}"
+        return measured, None
 
 
 def _set_entries(params: Path, additions: dict[str, dict[str, dict]]) -> None:
@@ -298,16 +300,29 @@ def import_results(sources: list[Path], repo: Path = Path("."), commit: bool = T
             taken.append(f"results/runs/{group}/{key}: {metrics['test_accuracy']:.2%} top-1, recipe {run.recipe_name}")
         for device_folder in sorted({Path(path).parents[0] for path in files if path.startswith("results/timing/")}):
             device_key = device_folder.name
-            reason = checkout.timing_differs(staged, device_key)
+            measured, reason = checkout.timing_measured(staged, device_key)
             if reason:
                 refused.append(f"refused {device_folder}: {reason}")
                 continue
+            jobs = checkout.timing_item(device_key)
             target = repo / device_folder
             shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree(staged / device_folder, target)
-            additions.setdefault("timing_devices", {})[device_key] = dict(checkout.timing_item(device_key)[0].entry)
+            target.mkdir(parents=True)
+            for job in jobs:  # a model's implementation whose settings did not all come back is left out
+                for setting in job.settings():
+                    if setting.implementation in measured[job.model]:
+                        for path in job.setting_outputs(staged, setting):
+                            shutil.copy2(path, target / path.name)
+            entry = dict(jobs[0].entry)
+            planned = entry["implementations"].split(",")
+            entry["implementations"] = ",".join(name for name in planned if any(name in names for names in measured.values()))
+            additions.setdefault("timing_devices", {})[device_key] = entry
             stages.append(f"timing@{device_key}")
             taken.append(f"{device_folder}: {len(list(target.iterdir()))} files")
+            missing = [f"{model} {name}" for model, names in measured.items() for name in planned if name not in names]
+            if missing:
+                refused.append(f"left out of {device_folder}: {', '.join(missing)}: not all their files came back "
+                               "(a `roots time` that failed or was stopped; its log says why)")  # fmt: skip
     if additions:
         _set_entries(repo / "params.yaml", additions)
     for line in taken:

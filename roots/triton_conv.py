@@ -1,4 +1,4 @@
-"""A grouped convolution written for the GPU in Triton: implicit GEMM per filter group.
+"""Grouped convolutions written for the GPU in Triton: implicit GEMM per filter group.
 
 Each program computes a tile of one group's output: BLOCK_M output pixels (of the whole batch)
 by BLOCK_N of the group's filters, summing over the group's input channels and the kernel's
@@ -75,15 +75,88 @@ def _grouped_conv_kernel(
     tl.store(out, accumulator.to(y.dtype.element_ty), mask=row_ok[:, None] & col_ok[None, :])
 
 
-# Interpreted (CPU tests), one small tile; on a GPU, the tile sizes autotuned per layer shape.
-if INTERPRETED:
-    _kernel = triton.jit(_grouped_conv_kernel)
-    _FIXED = {"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16}
-else:
-    _kernel = triton.autotune(configs=CONFIGS, key=["N", "OH", "OW", "C_IN_G", "C_OUT_G", "KH", "KW"])(
-        triton.jit(_grouped_conv_kernel)
-    )
-    _FIXED = {}
+def _mlpconv_kernel(
+    x, w1, b1, w2, b2, w3, b3, y,
+    N, H, W, OH, OW, GROUPS, C_IN_G, C1_G, C2, C3,
+    sxn, sxh, sxw, sxc,
+    syn, syh, syw, syc,
+    KH: tl.constexpr, KW: tl.constexpr, STRIDE: tl.constexpr, PAD: tl.constexpr, RELU_LAST: tl.constexpr,
+    INPUT_PRECISION: tl.constexpr, BLOCK_C1: tl.constexpr, BLOCK_C2: tl.constexpr, BLOCK_C3: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # output pixels, batch included
+    row_ok = rows < N * OH * OW
+    n = rows // (OH * OW)
+    oh = (rows % (OH * OW)) // OW
+    ow = rows % OW
+    c1, c2 = tl.arange(0, BLOCK_C1), tl.arange(0, BLOCK_C2)
+    c1_ok, c2_ok = c1 < C1_G, c2 < C2
+    reduction = KH * KW * C_IN_G  # taps and channels as one index: conv1a's 3 channels fill a tile too
+    hidden = tl.zeros((BLOCK_M, BLOCK_C2), dtype=tl.float32)
+    for group in range(GROUPS):
+        # the kxk convolution, one group's filters ...
+        first = tl.zeros((BLOCK_M, BLOCK_C1), dtype=tl.float32)
+        for start in range(0, reduction, BLOCK_K):
+            k = start + tl.arange(0, BLOCK_K)
+            k_ok = k < reduction
+            tap, channel = k // C_IN_G, k % C_IN_G
+            ih = oh[:, None] * STRIDE - PAD + (tap // KW)[None, :]
+            iw = ow[:, None] * STRIDE - PAD + (tap % KW)[None, :]
+            inside = row_ok[:, None] & k_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+            pixels = x + n[:, None] * sxn + ih * sxh + iw * sxw + (group * C_IN_G + channel)[None, :] * sxc
+            a = tl.load(pixels, mask=inside, other=0.0)
+            taps = w1 + (group * reduction + k[:, None]) * C1_G + c1[None, :]  # w1 as [groups, taps*C_IN_G, C1_G]
+            b = tl.load(taps, mask=k_ok[:, None] & c1_ok[None, :], other=0.0)
+            first = tl.dot(a, b, first, input_precision=INPUT_PRECISION)
+        first += tl.load(b1 + group * C1_G + c1, mask=c1_ok, other=0.0).to(tl.float32)[None, :]
+        first = tl.maximum(first, 0.0).to(x.dtype.element_ty)
+        # ... mixed at once by the first 1x1 convolution's rows for that group (w2 as [C1, C2])
+        mix = tl.load(w2 + (group * C1_G + c1[:, None]) * C2 + c2[None, :], mask=c1_ok[:, None] & c2_ok[None, :],
+                      other=0.0)  # fmt: skip
+        hidden = tl.dot(first, mix, hidden, input_precision=INPUT_PRECISION)
+    hidden += tl.load(b2 + c2, mask=c2_ok, other=0.0).to(tl.float32)[None, :]
+    hidden = tl.maximum(hidden, 0.0).to(x.dtype.element_ty)
+    # the second 1x1 convolution (w3 as [C2, C3]), BLOCK_C3 of its filters at a time
+    for start in range(0, C3, BLOCK_C3):
+        c3 = start + tl.arange(0, BLOCK_C3)
+        c3_ok = c3 < C3
+        last = tl.load(w3 + c2[:, None] * C3 + c3[None, :], mask=c2_ok[:, None] & c3_ok[None, :], other=0.0)
+        out = tl.dot(hidden, last, input_precision=INPUT_PRECISION)
+        out += tl.load(b3 + c3, mask=c3_ok, other=0.0).to(tl.float32)[None, :]
+        if RELU_LAST:
+            out = tl.maximum(out, 0.0)
+        where = y + n[:, None] * syn + oh[:, None] * syh + ow[:, None] * syw + c3[None, :] * syc
+        tl.store(where, out.to(y.dtype.element_ty), mask=row_ok[:, None] & c3_ok[None, :])
+
+
+# The mlpconv kernel's tiles: every channel of a layer is in one tile, so only the pixels and the
+# reduction slice are tuned; a tile too large for the GPU's registers or shared memory is skipped.
+MLPCONV_CONFIGS = [
+    triton.Config({"BLOCK_M": m, "BLOCK_K": k}, num_warps=w, num_stages=s)
+    for m, k, w, s in ((32, 32, 4, 2), (32, 64, 4, 2), (64, 32, 4, 2), (64, 32, 8, 2), (64, 64, 8, 2),
+                       (128, 32, 8, 2), (32, 32, 4, 1), (16, 32, 4, 1))
+]  # fmt: skip
+
+
+def _compiled(kernel, configs: list, key: list[str], interpreted_tile: dict) -> tuple:
+    """The kernel and the tile arguments a launch adds: interpreted (CPU tests), one small tile;
+    on a GPU, the tile autotuned per layer shape (``key``)."""
+    if INTERPRETED:
+        return triton.jit(kernel), interpreted_tile
+    return triton.autotune(configs=configs, key=key)(triton.jit(kernel)), {}
+
+
+_kernel, _FIXED = _compiled(_grouped_conv_kernel, CONFIGS, ["N", "OH", "OW", "C_IN_G", "C_OUT_G", "KH", "KW"],
+                            {"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16})  # fmt: skip
+_mlpconv, _MLPCONV_FIXED = _compiled(_mlpconv_kernel, MLPCONV_CONFIGS,
+                                     ["N", "OH", "OW", "GROUPS", "C_IN_G", "C1_G", "C2", "C3", "KH", "KW"],
+                                     {"BLOCK_M": 32, "BLOCK_K": 16})  # fmt: skip
+
+
+def _on_gpu(x: torch.Tensor) -> None:
+    if x.device.type != "cuda" and not INTERPRETED:
+        raise TritonConvError("the triton implementations run on a GPU (set TRITON_INTERPRET=1 before importing "
+                              "roots to try them on the CPU, slowly)")  # fmt: skip
 
 
 def _nhwc_strides(tensor: torch.Tensor) -> tuple[int, int, int, int]:
@@ -102,9 +175,7 @@ def grouped_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
                    ) -> torch.Tensor:  # fmt: skip
     """``relu(conv2d(x, weight, bias, stride, padding, dilation, groups))`` by the Triton kernel; the
     result is channels_last. ``packed`` is ``packed_weight(weight, groups)``, kept by a layer."""
-    if x.device.type != "cuda" and not INTERPRETED:
-        raise TritonConvError("the triton implementation runs on a GPU (set TRITON_INTERPRET=1 before importing "
-                              "roots to try it on the CPU, slowly)")  # fmt: skip
+    _on_gpu(x)
     n, c_in, h, w = x.shape
     c_out, c_in_g, kh, kw = weight.shape
     oh = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
@@ -123,6 +194,89 @@ def grouped_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     return y
 
 
+def _tile_width(channels: int) -> int:
+    """A tile holding ``channels``: tl.arange and tl.dot want a power of two, 16 at least."""
+    return max(16, triton.next_power_of_2(channels))
+
+
+def packed_1x1(weight: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution's [C_out, C_in, 1, 1] weight as the mlpconv kernel reads it: [C_in, C_out]."""
+    return weight.reshape(weight.shape[0], -1).t().contiguous()
+
+
+def mlpconv(x: torch.Tensor, first: nn.Conv2d, second: nn.Conv2d, third: nn.Conv2d, relu_last: bool = True,
+            packed: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:  # fmt: skip
+    """``third(relu(second(relu(first(x)))))``, with a ReLU after ``third`` if ``relu_last``, in one
+    kernel; the result is channels_last. ``first`` is a kxk convolution (any groups, square kernel
+    and padding), ``second`` and ``third`` ungrouped 1x1 convolutions, all three with biases (a
+    folded BatchNorm's shift). ``packed`` is ``mlpconv_weights(first, second, third)``, kept by a layer."""
+    _on_gpu(x)
+    n, _, h, w = x.shape
+    c1, c_in_g, kh, kw = first.weight.shape
+    c2, c3 = second.out_channels, third.out_channels
+    stride, padding = first.stride[0], first.padding[0]
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    y = torch.empty((n, c3, oh, ow), device=x.device, dtype=x.dtype, memory_format=torch.channels_last)
+    w1, w2, w3 = mlpconv_weights(first, second, third) if packed is None else packed
+    precision = "ieee" if x.dtype == torch.float32 else "tf32"
+    grid = lambda meta: (triton.cdiv(n * oh * ow, meta["BLOCK_M"]),)  # noqa: E731
+    _mlpconv[grid](
+        x, w1, first.bias, w2, second.bias, w3, third.bias, y,
+        n, h, w, oh, ow, first.groups, c_in_g, c1 // first.groups, c2, c3,
+        *_nhwc_strides(x), *_nhwc_strides(y),
+        KH=kh, KW=kw, STRIDE=stride, PAD=padding, RELU_LAST=relu_last, INPUT_PRECISION=precision,
+        BLOCK_C1=_tile_width(c1 // first.groups), BLOCK_C2=_tile_width(c2), BLOCK_C3=min(_tile_width(c3), 64),
+        **_MLPCONV_FIXED,
+    )  # fmt: skip
+    return y
+
+
+def mlpconv_weights(first: nn.Conv2d, second: nn.Conv2d, third: nn.Conv2d) -> tuple[torch.Tensor, ...]:
+    """The three weights as the mlpconv kernel reads them."""
+    return (packed_weight(first.weight.detach(), first.groups), packed_1x1(second.weight.detach()),
+            packed_1x1(third.weight.detach()))  # fmt: skip
+
+
+class _PackedWeights:
+    """Weights repacked for a kernel once, again only when they move or change dtype (new storage)."""
+
+    def __init__(self, pack) -> None:
+        self._pack, self._key, self._packed = pack, None, None
+
+    def __call__(self, *convs: nn.Conv2d):
+        key = tuple((conv.weight.data_ptr(), conv.weight.dtype, conv.weight.device) for conv in convs)
+        if key != self._key:
+            self._key, self._packed = key, self._pack(*convs)
+        return self._packed
+
+
+class TritonMlpconv(nn.Module):
+    """NiN's mlpconv block computed by one kernel (``mlpconv``): ``first`` and the two 1x1
+    convolutions after it, each followed by its ReLU (the last one's only if ``relu_last``).
+    The three convolutions stay the model's parameters; ``implementations.use`` puts this module
+    where ``first`` was and identities where the others were, so layer names stay."""
+
+    def __init__(self, first: nn.Conv2d, second: nn.Conv2d, third: nn.Conv2d, relu_last: bool) -> None:
+        super().__init__()
+        (kh, kw), (sh, sw), (ph, pw) = first.kernel_size, first.stride, first.padding
+        if kh != kw or sh != sw or ph != pw or first.dilation != (1, 1) or first.padding_mode != "zeros":
+            raise TritonConvError(f"the fused mlpconv takes a square, undilated, zero-padded kxk convolution; got {first}")
+        for conv in (second, third):
+            if conv.kernel_size != (1, 1) or conv.stride != (1, 1) or conv.padding != (0, 0) or conv.groups != 1:
+                raise TritonConvError(f"the fused mlpconv takes ungrouped 1x1 convolutions after the kxk one; got {conv}")
+        if any(conv.bias is None for conv in (first, second, third)):
+            raise TritonConvError("the fused mlpconv takes convolutions with biases (fold the BatchNorms first)")
+        self.first, self.second, self.third, self.relu_last = first, second, third, relu_last
+        self._weights = _PackedWeights(mlpconv_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        convs = (self.first, self.second, self.third)
+        return mlpconv(x, *convs, self.relu_last, self._weights(*convs))
+
+    def extra_repr(self) -> str:
+        return f"implementation=fused mlpconv, relu_last={self.relu_last}"
+
+
 class TritonGroupedConv2d(nn.Module):
     """``conv`` (groups > 1, square kernel, stride and padding) computed by the Triton kernel, with
     the ReLU that follows it fused in when ``relu`` (``implementations.use`` does so after a
@@ -134,15 +288,12 @@ class TritonGroupedConv2d(nn.Module):
         if kh != kw or sh != sw or ph != pw or dh != dw or conv.padding_mode != "zeros":
             raise TritonConvError(f"the triton implementation takes square kernels, strides and zero padding; got {conv}")
         self.conv, self.relu = conv, relu
-        self._packed: tuple[tuple, torch.Tensor] | None = None  # the weight as the kernel reads it, for inference
+        self._weight = _PackedWeights(lambda conv: packed_weight(conv.weight.detach(), conv.groups))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight, conv = self.conv.weight, self.conv
-        key = (weight.data_ptr(), weight.dtype, weight.device)  # a move or a cast gives new storage
-        if self._packed is None or self._packed[0] != key:
-            self._packed = (key, packed_weight(weight.detach(), conv.groups))
-        return grouped_conv2d(x, weight, conv.bias, conv.groups, conv.stride[0], conv.padding[0], conv.dilation[0],
-                              self.relu, self._packed[1])  # fmt: skip
+        conv = self.conv
+        return grouped_conv2d(x, conv.weight, conv.bias, conv.groups, conv.stride[0], conv.padding[0], conv.dilation[0],
+                              self.relu, self._weight(conv))  # fmt: skip
 
     def extra_repr(self) -> str:
         return f"implementation=triton, relu={self.relu}"

@@ -1,14 +1,19 @@
 """`roots list` and `roots profile`, and one clear message with a non-zero exit for bad input."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import hand_counts
 from roots import schedules
 from roots.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_list_names_every_family_and_variant(capsys):
@@ -42,3 +47,18 @@ def test_bad_input_gives_one_line_and_exit_2(argv, message):
     assert run.returncode == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_a_campaign_from_code_without_a_commit_says_how_to_name_it(tmp_path):
+    """A lent GPU machine gets the working tree without git history: its results would name no
+    commit, and `roots import` would refuse them after the window is spent."""
+    shutil.copytree(ROOT / "roots", tmp_path / "roots", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {key: value for key, value in os.environ.items() if key != "ROOTS_GIT_COMMIT"}
+    command = [sys.executable, "-m", "roots", "campaign", "--device", "cpu", "--out", "out", "--archive", "missing.tar.gz"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "roots: error: the code's commit is unknown: `roots import` takes only results of committed code, so commit "
+        "first, and where this copy has no git history set ROOTS_GIT_COMMIT=<the commit it is>"]  # fmt: skip
+    named = subprocess.run(command, cwd=tmp_path, env={**env, "ROOTS_GIT_COMMIT": "0123abc"}, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert named.returncode == 2 and "missing.tar.gz" in named.stderr and "commit" not in named.stderr

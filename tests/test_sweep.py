@@ -1,6 +1,7 @@
 """`roots sweep`: a tiny plan of 3 runs, 2 at once, stopped (Ctrl-C, a deadline) and continued,
 ends exactly like an uninterrupted sweep; it starts nothing it cannot finish, and one sweep per root."""
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -154,3 +155,18 @@ def test_the_repository_campaign_is_a_valid_queue_in_priority_order():
     timings = [job for job in jobs if isinstance(job, sweep.PlannedTiming)]
     assert [job.model for job in timings] == ["nin", "resnet50", "googlenet"]
     assert os.path.commonpath([str(job.folder(Path("."))) for job in timings]) == "results/timing/cuda"
+
+
+def test_a_timing_job_knows_which_implementations_came_out_whole(tmp_path):
+    entry = {"device": "cpu", "dtype": "fp32", "nin": 2, "implementations": "native,triton", "layouts": "nchw,channels_last"}
+    job = sweep.PlannedTiming("gpu_timing", "cuda", "nin", tuple(sorted(entry.items())), rounds=3, minutes=1)
+    for setting in job.settings():
+        if setting.implementation == "native" or setting.layout == "nchw":  # triton stopped after nchw
+            result, layers = job.setting_outputs(tmp_path, setting)
+            result.parent.mkdir(parents=True, exist_ok=True)
+            result.write_text(json.dumps({"setting": dataclasses.asdict(setting)}))
+            layers.write_text("variant,layer\n")
+    assert job.measured(tmp_path) == ["native"] and not job.done(tmp_path)
+    other = dataclasses.replace(job.settings()[0], rounds=5)  # measured with other settings: not this job's
+    job.setting_outputs(tmp_path, other)[0].write_text(json.dumps({"setting": dataclasses.asdict(other)}))
+    assert job.measured(tmp_path) == []

@@ -131,6 +131,26 @@ def test_several_implementations_and_layouts_write_one_file_each(tmp_path, capsy
         timing.results_table(tmp_path / "nothing")
 
 
+def test_a_setting_that_fails_costs_only_itself(tmp_path, capsys, monkeypatch):
+    """As when a GPU cannot compile one implementation's kernel: the other settings are still measured
+    and written, the failure is one line, and the command fails at the end."""
+    measure = timing.measure
+
+    def failing_loop(model, variants, setting):
+        if setting.implementation == "loop":
+            raise RuntimeError("out of resources: shared memory\n(a long compiler log)")
+        return measure(model, variants, setting)
+
+    monkeypatch.setattr(timing, "measure", failing_loop)
+    argv = ["time", "--model", "nin", "--variants", "root-2", "--batch", "1", "--rounds", "1", "--warmup", "0",
+            "--implementation", "loop,native", "--layout", "nchw", "--out-dir", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 2
+    assert [path.name for path in tmp_path.iterdir()] == ["nin-native-nchw-fp32.json"]
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("roots:")]  # not progress bars
+    assert err == ["roots: nin loop nchw fp32 failed: RuntimeError: out of resources: shared memory",
+                   "roots: error: 1 of 2 settings of nin failed (loop nchw); the others were measured"]  # fmt: skip
+
+
 def test_per_layer_breakdown_explains_where_the_time_goes(tmp_path, capsys):
     argv = ["time", "--model", "nin", "--variants", "root-8", "--batch", "2", "--rounds", "2", "--warmup", "1",
             "--layers", "--out-dir", str(tmp_path)]  # fmt: skip

@@ -94,6 +94,29 @@ def test_import_refuses_results_of_code_that_has_changed_since(checkout, tmp_pat
     assert "refused results/timing/tiny" not in done.stderr  # timing does not depend on the loader
 
 
+def test_import_takes_the_timings_that_came_back_whole_and_says_what_is_left_out(checkout, tmp_path):
+    """A GPU window that ran out during one model's timing, or whose kernel failed there, still
+    brings the other models' timings into the repository."""
+    repo, _ = checkout
+    copy = tmp_path / "copy"
+    git(tmp_path, "clone", "-q", str(repo), str(copy))
+    shutil.copytree(repo / "data", copy / "data")
+    back = tmp_path / "back"
+    transfer.unpack(sorted((repo / "out").glob("*.tar.gz")), back)
+    (back / "results/timing/tiny/resnet50-native-channels_last-fp32.json").unlink()
+    done = _roots(copy, "import", "--no-commit", str(back), check=False)
+    assert done.returncode == 2 and "imported results/timing/tiny: 3 files" in done.stdout
+    assert ("roots: left out of results/timing/tiny: resnet50 native: not all their files came back "
+            "(a `roots time` that failed or was stopped; its log says why)") in done.stderr  # fmt: skip
+    assert sorted(path.name for path in (copy / "results/timing/tiny").iterdir()) == [
+        "googlenet-native-channels_last-fp32.json", "nin-layers-native-channels_last-fp32.csv",
+        "nin-native-channels_last-fp32.json"]  # fmt: skip
+    (back / "results/timing/tiny/nin-layers-native-channels_last-fp32.csv").unlink()
+    (back / "results/timing/tiny/googlenet-native-channels_last-fp32.json").unlink()
+    done = _roots(copy, "import", "--no-commit", str(back), check=False)
+    assert "refused results/timing/tiny: no implementation's files came back complete" in done.stderr
+
+
 def test_packing_splits_files_at_the_size_limit_and_unpacking_joins_them(tmp_path):
     root, out = tmp_path / "root", tmp_path / "out"
     run = root / "results/runs/nin/orig-s0"
