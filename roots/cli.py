@@ -101,9 +101,10 @@ def _time(args: argparse.Namespace) -> None:
     settings = [_from_args(timing.Setting, args, implementation=implementation, layout=layout).check()
                 for implementation in args.implementation.split(",") for layout in args.layout.split(",")]  # fmt: skip
     failed = []
-    for setting in settings:
+    for setting, result in zip(settings, timing.measure_settings(args.model, variants, settings)):
         try:
-            result = timing.measure(args.model, variants, setting)
+            if isinstance(result, Exception):
+                raise result
             if args.out_dir:
                 timing.save(result, args.out_dir)
             if args.json:

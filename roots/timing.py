@@ -1,9 +1,10 @@
 """Per-image forward time of a family's variants and their speed-up over Orig.
 
 As the paper's footnote 1 measures: "per image for a forward pass computed on a large batch".
-All variants live in one process and are timed in turns, the order rotated every round, so a
-machine that slows down or speeds up (other load, clocks, caches) affects every variant alike;
-speed-ups are ratios within a round, summarised by their median and quartiles.
+All variants, of every setting asked for at once (implementation, layout, dtype), live in one
+process and are timed in turns, the order rotated every round, so a machine that slows down or
+speeds up (other load, clocks, caches) affects every variant and every setting alike; speed-ups
+are ratios within a round, summarised by their median and quartiles.
 """
 
 from __future__ import annotations
@@ -129,30 +130,74 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
 
 def measure(model: str, variants: list[str], setting: Setting = Setting()) -> dict:
     """Time ``variants`` (Orig is added as the baseline) of ``model``; a JSON-ready dict."""
-    setting = setting.check()
+    result = measure_settings(model, variants, [setting])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def measure_settings(model: str, variants: list[str], settings: list[Setting]) -> list[dict | Exception]:
+    """``measure`` for several settings at once, their variants all taking turns in the same rounds,
+    so that comparisons across settings (which implementation is fastest) are as safe from a
+    machine's drift as speed-ups within one. A setting whose networks fail to build or run (e.g.
+    a kernel this GPU cannot compile) gives its exception in place of its result; the others go on."""
+    settings = [setting.check() for setting in settings]
+    if len({(setting.device, setting.rounds) for setting in settings}) > 1:
+        raise TimingError("settings timed together share one device and one number of rounds")
     resolved = _variants(model, variants)
     names = [variant.name for variant in resolved]
-    device = devices.resolve(setting.device)
     family = resolved[0].family
-    images = _images(family, setting, device)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    flops = {}
+    device = devices.resolve(settings[0].device)
+    outcome: list[dict | Exception | None] = [None] * len(settings)
+    seconds = {(index, name): [] for index in range(len(settings)) for name in names}
     with torch.inference_mode(), _benchmarked(device):
-        networks = {}
-        for variant in resolved:
-            built = variant.build().eval()
-            flops[variant.name] = counting.count(built, family)["flops"]
-            networks[variant.name] = _prepare(built, setting, device)
-        repeats = {}
-        for name, network in networks.items():
-            for _ in range(setting.warmup):
-                network(images)
-            one = _sample(network, images, device, 1) * setting.batch
-            repeats[name] = max(1, round(MIN_SAMPLE_SECONDS / max(one, 1e-9)))
-        _interleaved(names, setting.rounds,
-                     lambda name: seconds[name].append(_sample(networks[name], images, device, repeats[name])),
-                     progress=f"timing {model}")  # fmt: skip
+        built = {variant.name: variant.build().eval() for variant in resolved}
+        flops = {name: counting.count(network, family)["flops"] for name, network in built.items()}
+        networks, images, repeats = {}, {}, {}
+        for index, setting in enumerate(settings):
+            try:
+                images[index] = _images(family, setting, device)
+                for name in names:
+                    network = _prepare(built[name], setting, device)
+                    for _ in range(setting.warmup):
+                        network(images[index])
+                    one = _sample(network, images[index], device, 1) * setting.batch
+                    networks[index, name] = network
+                    repeats[index, name] = max(1, round(MIN_SAMPLE_SECONDS / max(one, 1e-9)))
+            except RootsError:
+                raise
+            except Exception as error:  # reported per setting by the caller
+                outcome[index] = error
+                for name in names:
+                    networks.pop((index, name), None)
 
+        def sample(key) -> None:
+            if isinstance(outcome[key[0]], Exception):
+                return
+            try:
+                seconds[key].append(_sample(networks[key], images[key[0]], device, repeats[key]))
+            except RootsError:
+                raise
+            except Exception as error:
+                outcome[key[0]] = error
+
+        _interleaved(list(networks), settings[0].rounds, sample, progress=f"timing {model}")
+    environment = devices.describe(device)
+    if device.type == "cpu":
+        environment["mkldnn"] = torch.backends.mkldnn.is_available()
+    else:
+        environment["cudnn_benchmark"] = True
+        environment["timer"] = "CUDA events"
+    for index, setting in enumerate(settings):
+        if outcome[index] is None:
+            timed = {name: seconds[index, name] for name in names}
+            outcome[index] = {"model": model, "setting": asdict(setting), "environment": environment,
+                              "git_commit": provenance.git_commit(), "variants": _rows(names, timed, flops)}  # fmt: skip
+    return outcome
+
+
+def _rows(names: list[str], seconds: dict[str, list[float]], flops: dict[str, int]) -> list[dict]:
+    """Per variant: its time per image and its speed-up over Orig timed in the same rounds."""
     rows = []
     for name in names:
         ms = [value * 1e3 for value in seconds[name]]
@@ -166,14 +211,7 @@ def measure(model: str, variants: list[str], setting: Setting = Setting()) -> di
             "speedup": median, "speedup_q1": low, "speedup_q3": high,
             "speedup_of_flops_ratio": median / flops_ratio, "samples_ms": ms,
         })  # fmt: skip
-    environment = devices.describe(device)
-    if device.type == "cpu":
-        environment["mkldnn"] = torch.backends.mkldnn.is_available()
-    else:
-        environment["cudnn_benchmark"] = True
-        environment["timer"] = "CUDA events"
-    return {"model": model, "setting": asdict(setting), "environment": environment,
-            "git_commit": provenance.git_commit(), "variants": rows}  # fmt: skip
+    return rows
 
 
 def save(result: dict, directory: Path) -> Path:

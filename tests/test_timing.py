@@ -132,23 +132,53 @@ def test_several_implementations_and_layouts_write_one_file_each(tmp_path, capsy
 
 
 def test_a_setting_that_fails_costs_only_itself(tmp_path, capsys, monkeypatch):
-    """As when a GPU cannot compile one implementation's kernel: the other settings are still measured
-    and written, the failure is one line, and the command fails at the end."""
-    measure = timing.measure
+    """As when a GPU cannot compile one implementation's kernel (when its networks are built and
+    warmed up) or one fails in a later round: the other settings are still measured and written,
+    each failure is one line, and the command fails at the end."""
+    prepare = timing._prepare
 
-    def failing_loop(model, variants, setting):
+    class FailsLater(nn.Module):
+        def __init__(self, network):
+            super().__init__()
+            self.network, self.calls = network, 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls > 3:
+                raise RuntimeError("illegal memory access")
+            return self.network(x)
+
+    def failing(network, setting, device):
         if setting.implementation == "loop":
             raise RuntimeError("out of resources: shared memory\n(a long compiler log)")
-        return measure(model, variants, setting)
+        prepared = prepare(network, setting, device)
+        return FailsLater(prepared) if setting.implementation == "bmm" else prepared
 
-    monkeypatch.setattr(timing, "measure", failing_loop)
-    argv = ["time", "--model", "nin", "--variants", "root-2", "--batch", "1", "--rounds", "1", "--warmup", "0",
-            "--implementation", "loop,native", "--layout", "nchw", "--out-dir", str(tmp_path)]  # fmt: skip
+    monkeypatch.setattr(timing, "_prepare", failing)
+    monkeypatch.setattr(timing, "MIN_SAMPLE_SECONDS", 0)  # one forward pass a sample
+    argv = ["time", "--model", "nin", "--variants", "root-2", "--batch", "1", "--rounds", "3", "--warmup", "0",
+            "--implementation", "loop,native,bmm", "--layout", "nchw", "--out-dir", str(tmp_path)]  # fmt: skip
     assert main(argv) == 2
     assert [path.name for path in tmp_path.iterdir()] == ["nin-native-nchw-fp32.json"]
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("roots:")]  # not progress bars
     assert err == ["roots: nin loop nchw fp32 failed: RuntimeError: out of resources: shared memory",
-                   "roots: error: 1 of 2 settings of nin failed (loop nchw); the others were measured"]  # fmt: skip
+                   "roots: nin bmm nchw fp32 failed: RuntimeError: illegal memory access",
+                   "roots: error: 2 of 3 settings of nin failed (loop nchw, bmm nchw); the others were measured"]  # fmt: skip
+
+
+def test_settings_timed_together_take_turns_in_the_same_rounds(monkeypatch):
+    """Which implementation is fastest is then as safe from a drifting machine as a speed-up is."""
+    turns = []
+    interleaved = timing._interleaved
+    monkeypatch.setattr(timing, "_interleaved", lambda keys, *args, **kwargs: (turns.append(list(keys)),
+                                                                                interleaved(keys, *args, **kwargs)))  # fmt: skip
+    settings = [timing.Setting(batch=1, implementation=name, warmup=0, rounds=2) for name in ("native", "loop")]
+    results = timing.measure_settings("nin", ["root-2"], settings)
+    assert turns == [[(0, "orig"), (0, "root-2"), (1, "orig"), (1, "root-2")]]
+    assert [result["setting"]["implementation"] for result in results] == ["native", "loop"]
+    assert all(len(row["samples_ms"]) == 2 for result in results for row in result["variants"])
+    with pytest.raises(timing.TimingError, match="share one device and one number of rounds"):
+        timing.measure_settings("nin", ["root-2"], [settings[0], timing.Setting(rounds=3)])
 
 
 def test_per_layer_breakdown_explains_where_the_time_goes(tmp_path, capsys):
