@@ -27,9 +27,8 @@ def _stable_text(text: str, styler_ids: dict[str, str]) -> str:
 
 
 def _stable_output(output: dict, styler_ids: dict[str, str]) -> dict:
-    for key in ("text",):
-        if key in output:
-            output[key] = _stable_lines(output[key], styler_ids)
+    if "text" in output:
+        output["text"] = _stable_lines(output["text"], styler_ids)
     for kind, value in output.get("data", {}).items():
         if kind.startswith("text/"):
             output["data"][kind] = _stable_lines(value, styler_ids)

@@ -9,6 +9,7 @@ are ratios within a round, summarised by their median and quartiles.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import statistics
@@ -69,10 +70,10 @@ def _variants(model: str, names: list[str]) -> list[models.Variant]:
 
 
 def _prepare(network: torch.nn.Module, setting: Setting, device: torch.device) -> torch.nn.Module:
-    """An eval-mode network as ``setting`` runs it: BatchNorm folded, the implementation swapped in,
-    on the device in its dtype and layout, compiled if asked."""
-    if setting.fold_bn:
-        network = implementations.fold_batchnorm(network)
+    """A copy of an eval-mode network as ``setting`` runs it: BatchNorm folded, the implementation
+    swapped in, on the device in its dtype and layout, compiled if asked. A copy, since ``.to`` moves
+    a module in place and one built network serves every setting of a ``measure_settings`` call."""
+    network = implementations.fold_batchnorm(network) if setting.fold_bn else copy.deepcopy(network)
     network = implementations.use(network, setting.implementation)
     network = network.to(device=device, dtype=DTYPES[setting.dtype], memory_format=_memory_format(setting.layout))
     return torch.compile(network) if setting.compile else network

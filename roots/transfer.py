@@ -234,10 +234,10 @@ class _Checkout:
                 return [job for job in sweep.load_plan(self.repo / "params.yaml", name)]
         return []
 
-    def timing_measured(self, staged: Path, device_key: str) -> tuple[dict[str, list[str]], str | None]:
-        """Per model of the campaign item that times on ``device_key``, the implementations whose
-        files all came back (``PlannedTiming.measured``); a reason when none can be taken."""
-        jobs = self.timing_item(device_key)
+    def timing_measured(self, staged: Path, device_key: str, jobs: list[sweep.PlannedTiming],
+                        ) -> tuple[dict[str, list[str]], str | None]:  # fmt: skip
+        """Per model of ``jobs`` (the campaign item that times on ``device_key``), the implementations
+        whose files all came back (``PlannedTiming.measured``); a reason when none can be taken."""
         if not jobs:
             return {}, f"no campaign item of params.yaml times on {device_key!r}"
         measured = {job.model: job.measured(staged) for job in jobs}
@@ -300,11 +300,11 @@ def import_results(sources: list[Path], repo: Path = Path("."), commit: bool = T
             taken.append(f"results/runs/{group}/{key}: {metrics['test_accuracy']:.2%} top-1, recipe {run.recipe_name}")
         for device_folder in sorted({Path(path).parents[0] for path in files if path.startswith("results/timing/")}):
             device_key = device_folder.name
-            measured, reason = checkout.timing_measured(staged, device_key)
+            jobs = checkout.timing_item(device_key)
+            measured, reason = checkout.timing_measured(staged, device_key, jobs)
             if reason:
                 refused.append(f"refused {device_folder}: {reason}")
                 continue
-            jobs = checkout.timing_item(device_key)
             target = repo / device_folder
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir(parents=True)

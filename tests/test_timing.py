@@ -166,6 +166,16 @@ def test_a_setting_that_fails_costs_only_itself(tmp_path, capsys, monkeypatch):
                    "roots: error: 2 of 3 settings of nin failed (loop nchw, bmm nchw); the others were measured"]  # fmt: skip
 
 
+def test_each_setting_gets_its_own_copy_of_a_network_even_unfolded():
+    """One built network serves every setting of a call: preparing it for channels_last must not
+    move the NCHW setting's network too (``.to`` works in place)."""
+    network = models.build("nin", "root-2").eval()
+    prepared = timing._prepare(network, timing.Setting(fold_bn=False, layout="channels_last"), torch.device("cpu"))
+    assert prepared is not network
+    assert prepared.conv1a[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not network.conv1a[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_settings_timed_together_take_turns_in_the_same_rounds(monkeypatch):
     """Which implementation is fastest is then as safe from a drifting machine as a speed-up is."""
     turns = []
