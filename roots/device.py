@@ -29,6 +29,19 @@ def resolve(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX), as torch's own
+    dispatcher sees it: there bf16 autocast roughly doubles training speed (NiN: 113 -> 213 img/s
+    on a 2-core Zen 4); elsewhere oneDNN emulates bf16 and it is slower than fp32."""
+    return torch.backends.mkldnn.is_available() and (torch.cpu._is_avx512_bf16_supported()
+                                                     or torch.cpu._is_amx_tile_supported())  # fmt: skip
+
+
+def auto_precision(device: torch.device) -> str:
+    """What ``precision: auto`` trains in: bf16 on a GPU and on a CPU with native bf16, else fp32."""
+    return "bf16" if device.type == "cuda" or cpu_has_native_bf16() else "fp32"
+
+
 def _clocks(device: torch.device) -> dict:
     """The GPU's clocks as nvidia-smi reads them now (MHz): a timing on a throttled card says so."""
     index = device.index if device.index is not None else torch.cuda.current_device()
@@ -50,5 +63,6 @@ def describe(device: torch.device) -> dict:
                     capability=f"{properties.major}.{properties.minor}", multiprocessors=properties.multi_processor_count,
                     memory_gib=round(properties.total_memory / 2**30, 1), **_clocks(device))  # fmt: skip
     else:
-        info["name"] = f"CPU ({os.cpu_count()} logical cores)"
+        info.update(name=f"CPU ({os.cpu_count()} logical cores)", capability=torch.backends.cpu.get_cpu_capability(),
+                    native_bf16=cpu_has_native_bf16())  # fmt: skip
     return info

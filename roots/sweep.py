@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ import yaml
 
 from roots import data, models, runs, timing
 from roots.errors import RootsError
-from roots.train import CHECKPOINT, METRICS, Recipe
+from roots.train import CHECKPOINT, METRICS, Recipe, same_recipe
 
 CAMPAIGN = "campaign"
 RUN_LISTS = ("nin_runs", "proxy_runs")
@@ -98,8 +98,8 @@ class PlannedRun:
         return Path(root) / "results" / "runs" / self.group.name / self.key
 
     def matches(self, metrics: dict) -> bool:
-        return (metrics.get("model"), metrics.get("variant"), metrics.get("seed"), metrics.get("recipe")) == (
-            self.model, self.variant, self.seed, asdict(self.recipe))  # fmt: skip
+        return ((metrics.get("model"), metrics.get("variant"), metrics.get("seed")) == (self.model, self.variant, self.seed)
+                and same_recipe(metrics.get("recipe") or {}, self.recipe))  # fmt: skip
 
     def command(self, root: Path, params: Path, data_dir: Path, device: str) -> list[str]:
         return [sys.executable, "-m", "roots", "train", "--model", self.model, "--variant", self.variant,
@@ -270,7 +270,7 @@ def state(job: Job, root: Path) -> State:
     if (folder / CHECKPOINT).is_file():
         checkpoint = torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False, mmap=True)
         identity = checkpoint.get("identity", {})
-        if identity.get("recipe") == asdict(job.recipe) and (identity.get("run", {}).get("variant"),
+        if same_recipe(identity.get("recipe") or {}, job.recipe) and (identity.get("run", {}).get("variant"),
                                                              identity.get("run", {}).get("seed")) == (job.variant, job.seed):  # fmt: skip
             return State(False, checkpoint["epoch"], job.recipe.epochs)
     return State(False, 0, job.recipe.epochs, note)

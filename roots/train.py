@@ -25,12 +25,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 import yaml
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from roots import counting, device as devices, loaders, models, provenance
 from roots.errors import RootsError
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+ANNEALS = ("cos", "linear")
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet's side heads (Szegedy et al.)
 TOP_K = 5  # the ILSVRC tables' second accuracy column
 CHECKPOINT, METRICS, WEIGHTS, LOCK = "checkpoint.pt", "metrics.json", "model.pt", "train.lock"
@@ -49,11 +51,15 @@ class Recipe:
     epochs: int = 40
     batch_size: int = 256  # over all processes together
     lr: float = 0.2  # the peak of the one-cycle schedule
-    warmup: float = 0.15  # fraction of steps over which the rate rises linearly, then cosine decay
+    warmup: float = 0.15  # fraction of steps over which the rate rises linearly, then decays to about 0
+    anneal: str = "cos"  # the decay's shape: cos (half a cosine) or linear (spends more steps at a high rate)
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
-    precision: str = "auto"  # auto: bf16 on a GPU, fp32 on a CPU
+    label_smoothing: float = 0.0  # target weight spread over the other classes; curbs over-confidence in short runs
+    ema: float = 0.0  # per-step decay of an average of the weights and BatchNorm statistics, which is what is
+    #                   evaluated and saved; 0: off. A short run's last weights are noisy, their average less so
+    precision: str = "auto"  # auto: bf16 on a GPU and on a CPU with native bf16 (AVX-512 BF16, AMX), else fp32
     channels_last: bool = True
     deterministic: bool = True  # cuDNN's deterministic kernels; off lets cudnn.benchmark pick faster ones
     train_subset: int = 0  # 0: every training image; n: every k-th, n in all
@@ -84,9 +90,12 @@ _ALLOWED = {  # field: (type, test, what the message says is allowed)
     "batch_size": (int, lambda v: v >= 1, "an integer of at least 1"),
     "lr": (float, lambda v: v > 0, "a number above 0"),
     "warmup": (float, lambda v: 0 <= v < 1, "a number from 0 up to, not including, 1"),
+    "anneal": (str, lambda v: v in ANNEALS, f"one of: {', '.join(ANNEALS)}"),
     "momentum": (float, lambda v: 0 <= v < 1, "a number from 0 up to, not including, 1"),
     "nesterov": (bool, lambda v: True, "true or false"),
     "weight_decay": (float, lambda v: v >= 0, "a number of at least 0"),
+    "label_smoothing": (float, lambda v: 0 <= v < 1, "a number from 0 up to, not including, 1"),
+    "ema": (float, lambda v: 0 <= v < 1, "a number from 0 (off) up to, not including, 1"),
     "precision": (str, lambda v: v in ("auto", *PRECISIONS), f"one of: auto, {', '.join(PRECISIONS)}"),
     "channels_last": (bool, lambda v: True, "true or false"),
     "deterministic": (bool, lambda v: True, "true or false"),
@@ -143,17 +152,39 @@ def recipe_name(spec: str | None, recipe: Recipe) -> str | None:
     return section if Recipe(**recipe_section(spec)) == recipe else f"{section}+changes"
 
 
-def _precision(name: str, device: torch.device) -> str:
-    return ("bf16" if device.type == "cuda" else "fp32") if name == "auto" else name
+def same_recipe(recorded: dict, recipe: Recipe) -> bool:
+    """Whether a run's recorded recipe is ``recipe``; a key it lacks (one added since) has its default."""
+    try:
+        return Recipe(**recorded) == recipe
+    except (TypeError, RootsError):
+        return False
 
 
-def _loss(output: torch.Tensor | tuple[torch.Tensor, ...], labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _loss(output: torch.Tensor | tuple[torch.Tensor, ...], labels: torch.Tensor,
+          label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Cross-entropy of the logits, plus GoogLeNet's weighted side heads when the model has them."""
     logits, *aux = output if isinstance(output, tuple) else (output,)
-    loss = F.cross_entropy(logits, labels)
+    loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
     for side in aux:
-        loss = loss + AUX_LOSS_WEIGHT * F.cross_entropy(side, labels)
+        loss = loss + AUX_LOSS_WEIGHT * F.cross_entropy(side, labels, label_smoothing=label_smoothing)
     return loss, logits
+
+
+def _ema_update(decay: float):
+    """``AveragedModel``'s update for an exponential average whose decay warms up as
+    ``min(decay, (1 + n) / (10 + n))`` after n updates (as timm's and airbench's EMAs do): with a
+    fixed decay the random initial weights would dominate the average for its first ~1/(1 - decay)
+    steps, which is most of a short run's first epoch."""
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        steps = int(num_averaged)
+        weight = 1 - min(decay, (1 + steps) / (10 + steps))
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, weight)
+        else:  # BatchNorm's step counters: the latest
+            torch._foreach_copy_(averaged, current)
+
+    return update
 
 
 def _compact(state: dict) -> dict:
@@ -224,8 +255,14 @@ class _Session:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
+    ema: AveragedModel | None  # the averaged weights of ``Recipe.ema``, evaluated and saved instead of ``model``
     precision: str
     identity: dict
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """The weights a run reports and saves: their average where the recipe keeps one."""
+        return self.ema.module if self.ema is not None else self.model
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
@@ -249,7 +286,7 @@ def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
     steps = loaders.steps_per_epoch(data.num_train, batch, processes.world)
     if steps == 0:
         raise TrainingError(f"batch_size {recipe.batch_size} is larger than the {data.num_train} training images")
-    precision = _precision(recipe.precision, device)
+    precision = devices.auto_precision(device) if recipe.precision == "auto" else recipe.precision
 
     torch.manual_seed(run.seed)  # He initialisation draws from it: the same weights on every process
     model = variant.build(num_classes=data.num_classes).to(device)
@@ -258,18 +295,23 @@ def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)  # fmt: skip
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps,
-                                                    pct_start=recipe.warmup, cycle_momentum=False)  # fmt: skip
+                                                    pct_start=recipe.warmup, anneal_strategy=recipe.anneal,
+                                                    cycle_momentum=False)  # fmt: skip
+    # use_buffers: BatchNorm's running statistics are averaged with the weights they belong to
+    ema = AveragedModel(model, multi_avg_fn=_ema_update(recipe.ema), use_buffers=True) if recipe.ema else None
+    # precision: a run resumed on a machine where ``auto`` means another one would be a different run
     identity = {"run": {**asdict(run), "out": None, "device": device.type}, "recipe": asdict(recipe),
-                "world": processes.world}  # fmt: skip
+                "precision": precision, "world": processes.world}  # fmt: skip
     return _Session(run, recipe, processes, device, variant, data, batch, steps, model,
                     model if processes.world == 1 else DistributedDataParallel(model), optimizer, scheduler,
-                    torch.amp.GradScaler(device.type, enabled=precision == "fp16"), precision, identity)  # fmt: skip
+                    torch.amp.GradScaler(device.type, enabled=precision == "fp16"), ema, precision, identity)  # fmt: skip
 
 
 def _save_checkpoint(session: _Session, history: list[dict]) -> None:
     _save_atomically({"identity": session.identity, "epoch": len(history), "history": history,
                       "model": session.model.state_dict(), "optimizer": session.optimizer.state_dict(),
-                      "scheduler": session.scheduler.state_dict(), "scaler": session.scaler.state_dict()},
+                      "scheduler": session.scheduler.state_dict(), "scaler": session.scaler.state_dict(),
+                      "ema": session.ema.state_dict() if session.ema is not None else None},
                      session.out / CHECKPOINT)  # fmt: skip
 
 
@@ -286,6 +328,8 @@ def _resume(session: _Session) -> list[dict]:
     session.optimizer.load_state_dict(state["optimizer"])
     session.scheduler.load_state_dict(state["scheduler"])
     session.scaler.load_state_dict(state["scaler"])
+    if session.ema is not None:
+        session.ema.load_state_dict(state["ema"])
     if session.processes.rank == 0:
         print(f"resuming {session.out} after epoch {state['epoch']} of {session.recipe.epochs}", flush=True)
     return state["history"]
@@ -297,6 +341,7 @@ def train_one_epoch(session: _Session, epoch: int) -> dict:
     run, recipe, processes = session.run, session.recipe, session.processes
     zero = torch.zeros((), device=session.device, dtype=torch.float64)
     loss_sum, correct, seen = zero.clone(), zero.clone(), zero.clone()
+    rate = math.nan  # the learning rate of the epoch's last step
     tick = time.perf_counter()
     batches = session.data.train_batches(session.batch, run.seed, epoch, processes.rank, processes.world)
     for images, labels in tqdm(batches, total=session.steps, desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="batch",
@@ -304,23 +349,26 @@ def train_one_epoch(session: _Session, epoch: int) -> dict:
         if recipe.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast(session.device.type, dtype=session.amp_dtype, enabled=session.amp_dtype is not None):
-            loss, logits = _loss(session.net(images), labels)
+            loss, logits = _loss(session.net(images), labels, recipe.label_smoothing)
         session.optimizer.zero_grad(set_to_none=True)
         session.scaler.scale(loss).backward()
         session.scaler.step(session.optimizer)
         session.scaler.update()
+        rate = session.scheduler.get_last_lr()[0]
         session.scheduler.step()
+        if session.ema is not None:
+            session.ema.update_parameters(session.model)
         loss_sum += loss.detach() * len(labels)
         correct += (logits.detach().argmax(1) == labels).sum()
         seen += len(labels)
     loss_sum, correct, seen = processes.sum(loss_sum, correct, seen)  # waits for the device
     return {"train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-            "train_seconds": time.perf_counter() - tick, "images": int(seen)}  # fmt: skip
+            "train_seconds": time.perf_counter() - tick, "images": int(seen), "lr": rate}  # fmt: skip
 
 
-def evaluate(session: _Session) -> dict:
-    """Top-1 and top-5 accuracy and mean loss on the whole test set (shared out among processes)."""
-    model, data, processes = session.model, session.data, session.processes
+def evaluate(session: _Session, model: torch.nn.Module) -> dict:
+    """Top-1 and top-5 accuracy and mean loss of ``model`` on the whole test set (shared out among processes)."""
+    data, processes = session.data, session.processes
     model.eval()
     top = min(TOP_K, data.num_classes)
     zero = torch.zeros((), device=data.device, dtype=torch.float64)
@@ -360,8 +408,9 @@ def _train(run: Run, recipe: Recipe, recipe_label: str | None, processes: _Proce
     session = _setup(run, recipe, processes, device)
     history = _resume(session)
     for epoch in range(len(history), recipe.epochs):
-        record = {"epoch": epoch + 1, **train_one_epoch(session, epoch), **evaluate(session),
-                  "lr": session.scheduler.get_last_lr()[0]}  # fmt: skip
+        record = {"epoch": epoch + 1, **train_one_epoch(session, epoch), **evaluate(session, session.evaluated)}
+        if session.ema is not None and epoch + 1 == recipe.epochs:  # what the average adds: the last weights' score
+            record["raw_test_accuracy"] = evaluate(session, session.model)["test_accuracy"]
         history.append(record)
         if processes.rank == 0:
             print(f"epoch {epoch + 1}/{recipe.epochs}  train loss {record['train_loss']:.4f} "
@@ -372,7 +421,7 @@ def _train(run: Run, recipe: Recipe, recipe_label: str | None, processes: _Proce
 
     metrics = _metrics(session, recipe_label, history, time.perf_counter() - started)
     if processes.rank == 0:
-        _save_atomically(_compact(session.model.state_dict()), session.out / WEIGHTS)
+        _save_atomically(_compact(session.evaluated.state_dict()), session.out / WEIGHTS)
         _save_atomically(metrics, session.out / METRICS)
         (session.out / CHECKPOINT).unlink(missing_ok=True)  # finished: `dvc repro -f` must train afresh
     return metrics

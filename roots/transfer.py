@@ -29,7 +29,7 @@ import yaml
 
 from roots import data, sweep
 from roots.errors import RootsError
-from roots.train import CHECKPOINT, METRICS, WEIGHTS, Recipe
+from roots.train import CHECKPOINT, METRICS, WEIGHTS, Recipe, same_recipe
 
 MANIFEST = "manifest.json"
 RECORD = "packed.json"  # in the root: what earlier packs sent, so a later one sends only what is new
@@ -219,10 +219,11 @@ class _Checkout:
             return f"it is {metrics['model']} {metrics['variant']} seed {metrics['seed']}, which is named {expected_key}"
         if name not in recipes:
             return f"its recipe {name!r} is not one of params.yaml's recipes ({', '.join(recipes)})"
-        wanted = asdict(Recipe(**recipes[name]))
-        if metrics["recipe"] != wanted:
-            changes = ", ".join(f"{k} {metrics['recipe'].get(k)!r} (params.yaml: {v!r})"
-                                for k, v in wanted.items() if metrics["recipe"].get(k) != v)  # fmt: skip
+        wanted = Recipe(**recipes[name])
+        if not same_recipe(metrics["recipe"], wanted):
+            recorded = {**asdict(Recipe()), **metrics["recipe"]}
+            changes = ", ".join(f"{k} {recorded.get(k)!r} (params.yaml: {v!r})"
+                                for k, v in asdict(wanted).items() if recorded.get(k) != v)  # fmt: skip
             return f"its recipe differs from params.yaml's recipes.{name}: {changes}"
         if metrics["data"]["name"] != self.data_source():
             return f"it trained on {metrics['data']['name']}, this checkout's data/cifar10 is {self.data_source()}"
