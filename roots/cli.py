@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
+import time
 from pathlib import Path
 
-import time
-
-from roots import counting, data, implementations, models, notebooks, provenance, schedules, stage, sweep, timing
-from roots import train, transfer
 from roots import device as devices
+from roots import provenance
+from roots.bench import timing
 from roots.errors import RootsError
+from roots.nn import counting, implementations, models
+from roots.paper import schedules
+from roots.pipeline import notebooks, stage, sweep, transfer
+from roots.train import data, job, loop
+from roots.train import recipe as recipes
 
 PACK_RESERVE_SECONDS = 45  # what `roots campaign` keeps of its minutes for packing the results
 
@@ -36,7 +41,9 @@ def _add_fields(command: argparse.ArgumentParser, cls, helps: dict[str, str]) ->
         else:
             kind = {"int": int, "float": float}.get(field.type, str)
             default = f"default {field.default}" if field.default is not None else ""
-            command.add_argument(*names, type=kind, default=field.default, help="; ".join(filter(None, (helped, default))))
+            command.add_argument(
+                *names, type=kind, default=field.default, help="; ".join(filter(None, (helped, default)))
+            )
 
 
 def _from_args(cls, args: argparse.Namespace, **values):
@@ -70,36 +77,76 @@ def _prepare_data(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    run, recipe = _from_args(train.Run, args), _from_args(train.Recipe, args)
-    metrics = train.train(run, recipe, train.recipe_name(args.recipe, recipe))
-    print(f"{run.out}: test accuracy {metrics['test_accuracy']:.2%} (top-5 {metrics['test_top5_accuracy']:.2%}) "
-          f"after {metrics['epochs']} epochs, "
-          f"{metrics['images_per_second']:,.0f} img/s on {metrics['device']['name']}")  # fmt: skip
+    run, recipe = _from_args(loop.Run, args), _from_args(recipes.Recipe, args)
+    metrics = loop.train(run, recipe, recipes.recipe_name(args.recipe, recipe))
+    print(
+        f"{run.out}: test accuracy {metrics['test_accuracy']:.2%} (top-5 {metrics['test_top5_accuracy']:.2%}) "
+        f"after {metrics['epochs']} epochs, "
+        f"{metrics['images_per_second']:,.0f} img/s on {metrics['device']['name']}"
+    )
 
 
 def _add_train(commands, recipe_defaults: dict) -> None:
     command = commands.add_parser(
-        "train", help="train one variant (resumes an interrupted run; torchrun for several GPUs)",
+        "train",
+        help="train one variant (resumes an interrupted run; torchrun for several GPUs)",
         description="Train one variant; run again with the same options to resume after an interruption. "
         "Several GPUs: torchrun --nproc-per-node N -m roots train ...",
-    )  # fmt: skip
-    _add_fields(command, train.Run, {
-        "model": f"one of: {', '.join(models.ALL_FAMILIES)}", "variant": "a named variant (see `roots list`)",
-        "groups": "your own schedule instead, e.g. conv2a=4,conv3a=2",
-        "data": "prepared CIFAR-10 folder, or ImageFolder root", "out": "folder for checkpoint, metrics.json, model.pt",
-        "device": f"one of: {', '.join(devices.DEVICE_NAMES)}"})  # fmt: skip
-    command.add_argument("--recipe", metavar="FILE:SECTION",
-                         help="defaults for the options below from a YAML section, e.g. params.yaml:recipes.imagenet; "
-                         "options given on the command line still win")  # fmt: skip
-    _add_fields(command, train.Recipe, {})
+    )
+    _add_fields(
+        command,
+        loop.Run,
+        {
+            "model": f"one of: {', '.join(models.ALL_FAMILIES)}",
+            "variant": "a named variant (see `roots list`)",
+            "groups": "your own schedule instead, e.g. conv2a=4,conv3a=2",
+            "data": "prepared CIFAR-10 folder, or ImageFolder root",
+            "out": "folder for checkpoint, metrics.json, model.pt",
+            "device": f"one of: {', '.join(devices.DEVICE_NAMES)}",
+        },
+    )
+    command.add_argument(
+        "--recipe",
+        metavar="FILE:SECTION",
+        help="defaults for the options below from a YAML section, e.g. params.yaml:recipes.imagenet; "
+        "options given on the command line still win",
+    )
+    _add_fields(command, recipes.Recipe, {})
     command.set_defaults(run=_train, **recipe_defaults)
+
+
+def _job(args: argparse.Namespace) -> None:
+    arguments = ["train", *job.listed_arguments(args.params, args.runs_list, args.key, args.data, args.device)]
+    if args.print:
+        print(shlex.join(["python", "-m", "roots", *arguments]))
+        return
+    _train(parse_args(arguments))
+
+
+def _add_job(commands) -> None:
+    command = commands.add_parser(
+        "job",
+        help="train one run that params.yaml lists (dvc.yaml's training stages run this)",
+        description="Train entry KEY of RUNS_LIST (nin_runs, proxy_runs) with its recipe, into results/runs/: "
+        "the very command `roots sweep` runs for it.",
+    )
+    command.add_argument("runs_list", metavar="RUNS_LIST", help=", ".join(job.RUN_LISTS))
+    command.add_argument("key", metavar="KEY", help="the run's name in that list, e.g. root-8-s0")
+    command.add_argument("--params", type=Path, default=Path("params.yaml"), help="where the list and recipes are")
+    command.add_argument("--data", type=Path, default=Path("data/cifar10"), help="prepared CIFAR-10 folder")
+    command.add_argument("--device", default="auto", help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
+    command.add_argument("--print", action="store_true", help="print the roots train command instead of running it")
+    command.set_defaults(run=_job)
 
 
 def _time(args: argparse.Namespace) -> None:
     family = models.family(args.model)
     variants = family.variants() if args.variants == "all" else args.variants.split(",")
-    settings = [_from_args(timing.Setting, args, implementation=implementation, layout=layout).check()
-                for implementation in args.implementation.split(",") for layout in args.layout.split(",")]  # fmt: skip
+    settings = [
+        _from_args(timing.Setting, args, implementation=implementation, layout=layout).check()
+        for implementation in args.implementation.split(",")
+        for layout in args.layout.split(",")
+    ]
     failed = []
     for setting, result in zip(settings, timing.measure_settings(args.model, variants, settings)):
         try:
@@ -118,23 +165,33 @@ def _time(args: argparse.Namespace) -> None:
         except Exception as error:  # e.g. a kernel this GPU cannot compile: the other settings still count
             said = str(error).strip().splitlines()
             failed.append(f"{setting.implementation} {setting.layout}")
-            print(f"roots: {args.model} {failed[-1]} {setting.dtype} failed: {type(error).__name__}: "
-                  f"{said[0] if said else 'no message'}", file=sys.stderr)  # fmt: skip
+            print(
+                f"roots: {args.model} {failed[-1]} {setting.dtype} failed: {type(error).__name__}: "
+                f"{said[0] if said else 'no message'}",
+                file=sys.stderr,
+            )
     if failed:
-        raise timing.TimingError(f"{len(failed)} of {len(settings)} settings of {args.model} failed ({', '.join(failed)}); "
-                                 "the others were measured")  # fmt: skip
+        raise timing.TimingError(
+            f"{len(failed)} of {len(settings)} settings of {args.model} failed ({', '.join(failed)}); "
+            "the others were measured"
+        )
 
 
 def _print_timing(model: str, setting: timing.Setting, result: dict) -> None:
     where = result["environment"]
-    print(f"{model}: per-image forward, batch {setting.batch}, {setting.implementation} {setting.layout} "
-          f"{setting.dtype}{' compiled' if setting.compile else ''}, on {where['name']} ({where['threads']} "
-          f"threads), median of {setting.rounds} interleaved rounds [quartiles]")  # fmt: skip
+    print(
+        f"{model}: per-image forward, batch {setting.batch}, {setting.implementation} {setting.layout} "
+        f"{setting.dtype}{' compiled' if setting.compile else ''}, on {where['name']} ({where['threads']} "
+        f"threads), median of {setting.rounds} interleaved rounds [quartiles]"
+    )
     unit, scale = ("µs", 1e3) if result["variants"][0]["ms_per_image"] < 0.1 else ("ms", 1)  # a GPU's microseconds
     for row in result["variants"]:
-        print(f"  {row['variant']:10s} {row['ms_per_image'] * scale:9.3f} {unit} [{row['ms_q1'] * scale:.3f}-"
-              f"{row['ms_q3'] * scale:.3f}]  speed-up {row['speedup']:5.2f}x [{row['speedup_q1']:.2f}-"
-              f"{row['speedup_q3']:.2f}]  FLOPs ratio {row['flops_ratio']:5.2f}x ({row['speedup_of_flops_ratio']:.0%} of it)")  # fmt: skip
+        print(
+            f"  {row['variant']:10s} {row['ms_per_image'] * scale:9.3f} {unit} [{row['ms_q1'] * scale:.3f}-"
+            f"{row['ms_q3'] * scale:.3f}]  speed-up {row['speedup']:5.2f}x [{row['speedup_q1']:.2f}-"
+            f"{row['speedup_q3']:.2f}]  FLOPs ratio {row['flops_ratio']:5.2f}x "
+            f"({row['speedup_of_flops_ratio']:.0%} of it)"
+        )
 
 
 def _time_layers(args: argparse.Namespace, variants: list[str], setting: timing.Setting) -> None:
@@ -149,16 +206,30 @@ def _time_layers(args: argparse.Namespace, variants: list[str], setting: timing.
 def _add_time(commands) -> None:
     command = commands.add_parser("time", help="per-image forward time of variants, interleaved, with speed-ups")
     command.add_argument("--model", required=True, help=f"one of: {', '.join(models.ALL_FAMILIES)}")
-    command.add_argument("--variants", default="all", help="comma-separated named variants, or all (Orig is always added)")
-    _add_fields(command, timing.Setting, {
-        "device": f"one of: {', '.join(devices.DEVICE_NAMES)}", "batch": "images per forward pass",
-        "implementation": f"grouped convolution, or several comma-separated: {', '.join(implementations.IMPLEMENTATIONS)}",
-        "layout": f"memory layout, or several comma-separated: {', '.join(timing.LAYOUTS)}",
-        "dtype": f"one of: {', '.join(timing.DTYPES)}", "fold_bn": "merge BatchNorm into the convolutions first, as "
-        "inference would", "compile": "torch.compile every network first", "warmup": "untimed passes per network",
-        "rounds": "timed passes per network"})  # fmt: skip
-    command.add_argument("--layers", action="store_true",
-                         help="also time each convolution of each setting, with its FLOP rate and roofline")  # fmt: skip
+    command.add_argument(
+        "--variants", default="all", help="comma-separated named variants, or all (Orig is always added)"
+    )
+    _add_fields(
+        command,
+        timing.Setting,
+        {
+            "device": f"one of: {', '.join(devices.DEVICE_NAMES)}",
+            "batch": "images per forward pass",
+            "implementation": "grouped convolution, or several comma-separated: "
+            + ", ".join(implementations.IMPLEMENTATIONS),
+            "layout": f"memory layout, or several comma-separated: {', '.join(timing.LAYOUTS)}",
+            "dtype": f"one of: {', '.join(timing.DTYPES)}",
+            "fold_bn": "merge BatchNorm into the convolutions first, as inference would",
+            "compile": "torch.compile every network first",
+            "warmup": "untimed passes per network",
+            "rounds": "timed passes per network",
+        },
+    )
+    command.add_argument(
+        "--layers",
+        action="store_true",
+        help="also time each convolution of each setting, with its FLOP rate and roofline",
+    )
     command.add_argument("--out-dir", type=Path, help="write one JSON file per implementation and layout here")
     command.add_argument("--json", action="store_true", help="print one JSON object per implementation and layout")
     command.set_defaults(run=_time)
@@ -175,24 +246,35 @@ def _sweep(args: argparse.Namespace) -> None:
     summary = sweep.sweep(jobs, args.root, args.params, args.data, args.parallel, deadline, args.device)
     print(summary.line(args.plan))
     if summary.failed:
-        raise sweep.SweepError(f"{len(summary.failed)} job(s) failed: {', '.join(summary.failed)} (their logs are in "
-                               f"{Path(args.root) / 'logs'})")  # fmt: skip
+        raise sweep.SweepError(
+            f"{len(summary.failed)} job(s) failed: {', '.join(summary.failed)} (their logs are in "
+            f"{Path(args.root) / 'logs'})"
+        )
 
 
 def _add_sweep(commands) -> None:
     command = commands.add_parser(
-        "sweep", help="train a plan of runs (nin_runs, proxy_runs, a campaign item, the campaign), several at once",
+        "sweep",
+        help="train a plan of runs (nin_runs, proxy_runs, a campaign item, the campaign), several at once",
         description="Work down a plan from params.yaml: skips finished runs, resumes interrupted ones, stops "
         "cleanly at --deadline; a second call continues where the first stopped.",
-    )  # fmt: skip
-    command.add_argument("--plan", default=sweep.CAMPAIGN,
-                         help="nin_runs, proxy_runs, an item of params.yaml's campaign, or campaign (all its items)")  # fmt: skip
+    )
+    command.add_argument(
+        "--plan",
+        default=sweep.CAMPAIGN,
+        help="nin_runs, proxy_runs, an item of params.yaml's campaign, or campaign (all its items)",
+    )
     command.add_argument("--params", type=Path, default=Path("params.yaml"), help="where the plans and recipes are")
-    command.add_argument("--root", type=Path, default=Path("."), help="results go to ROOT/results/runs, logs to ROOT/logs")
+    command.add_argument(
+        "--root", type=Path, default=Path("."), help="results go to ROOT/results/runs, logs to ROOT/logs"
+    )
     command.add_argument("--data", type=Path, default=Path("data/cifar10"), help="prepared CIFAR-10 folder")
     command.add_argument("--parallel", type=int, default=1, help="training runs at once on the device")
-    command.add_argument("--deadline", help="stop by then, e.g. 8m: start nothing that would not finish, "
-                         "interrupt what is still going (it keeps its checkpoint)")  # fmt: skip
+    command.add_argument(
+        "--deadline",
+        help="stop by then, e.g. 8m: start nothing that would not finish, "
+        "interrupt what is still going (it keeps its checkpoint)",
+    )
     command.add_argument("--device", default="auto", help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
     command.add_argument("--status", action="store_true", help="show what is done and what remains, and run nothing")
     command.set_defaults(run=_sweep)
@@ -218,9 +300,11 @@ def _campaign(args: argparse.Namespace) -> None:
     devices.resolve(args.device)  # no GPU: say so before preparing anything
     commit = provenance.git_commit()
     if commit == "unknown" or commit.endswith("+uncommitted-changes"):
-        raise sweep.SweepError(f"the code's commit is {commit}: `roots import` takes only results of committed code, so "
-                               f"commit first, and where this copy has no git history set {provenance.COMMIT_VARIABLE}="
-                               "<the commit it is>")  # fmt: skip
+        raise sweep.SweepError(
+            f"the code's commit is {commit}: `roots import` takes only results of committed code, so "
+            f"commit first, and where this copy has no git history set {provenance.COMMIT_VARIABLE}="
+            "<the commit it is>"
+        )
     prepared = args.root / "data" / "cifar10"
     if not (prepared / "source.json").is_file():
         data.prepare(args.archive, prepared)
@@ -243,20 +327,22 @@ def _add_transfer(commands) -> None:
     pack.add_argument("--all", action="store_true", help="also what earlier packs sent")
     pack.set_defaults(run=_pack)
     bring = commands.add_parser(
-        "import", help="bring packed results into results/, check them against params.yaml, record them in DVC",
+        "import",
+        help="bring packed results into results/, check them against params.yaml, record them in DVC",
         description="Unpack archives from `roots pack` (or folders holding results/), check each run's model, "
         "variant, seed, recipe, data and code commit against this checkout, add them to params.yaml and "
         "`dvc commit` their stages; `dvc repro` then regenerates the notebooks from them.",
-    )  # fmt: skip
+    )
     bring.add_argument("sources", nargs="+", type=Path, help="archives or folders")
     bring.add_argument("--repo", type=Path, default=Path("."), help="the checkout to import into")
     bring.add_argument("--no-commit", action="store_true", help="do not run `dvc commit`")
     bring.set_defaults(run=_import)
     campaign = commands.add_parser(
-        "campaign", help="on a GPU machine without dvc: prepare the data, work down the queue, pack the results",
+        "campaign",
+        help="on a GPU machine without dvc: prepare the data, work down the queue, pack the results",
         description="The short-window GPU path (README, Running on a GPU): prepare CIFAR-10 from --archive, "
         "sweep --plan within --minutes, and pack what is new into --out.",
-    )  # fmt: skip
+    )
     campaign.add_argument("--out", type=Path, required=True, help="folder for the archives (the machine sends it back)")
     campaign.add_argument("--minutes", type=float, default=9, help="all of it, packing included, ends by then")
     campaign.add_argument("--archive", type=Path, default=Path("carry/cifar10-jpeg.tar.gz"), help="CIFAR-10 archive")
@@ -284,16 +370,20 @@ def _tidy(args: argparse.Namespace) -> None:
 
 def _add_stage(commands) -> None:
     command = commands.add_parser(
-        "stage", help="run a pipeline stage's command; its outputs change only if it succeeds (dvc.yaml uses it)",
+        "stage",
+        help="run a pipeline stage's command; its outputs change only if it succeeds (dvc.yaml uses it)",
         description="Runs COMMAND in a shadow of this checkout and moves OUTPUT... into place only when it exits 0: "
         "a stage that fails or is interrupted leaves its committed outputs as they were.",
-    )  # fmt: skip
+    )
     command.add_argument("--outputs", nargs="+", type=Path, required=True, metavar="OUTPUT")
     command.add_argument("command", nargs=argparse.REMAINDER, help="after --: the shell command line")
     command.set_defaults(run=_stage)
-    tidy = commands.add_parser("tidy-notebook", help="remove run times, random ids and addresses from executed notebooks",
-                               description="So that re-running a stage that changed nothing changes no byte (dvc.yaml "
-                               "runs it after papermill).")  # fmt: skip
+    tidy = commands.add_parser(
+        "tidy-notebook",
+        help="remove run times, random ids and addresses from executed notebooks",
+        description="So that re-running a stage that changed nothing changes no byte (dvc.yaml "
+        "runs it after papermill).",
+    )
     tidy.add_argument("paths", nargs="+", type=Path, metavar="NOTEBOOK")
     tidy.set_defaults(run=_tidy)
 
@@ -309,11 +399,16 @@ def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
     profile.add_argument("--json", action="store_true", help="print one JSON object")
     profile.set_defaults(run=_profile)
     prepare = commands.add_parser("prepare-data", help="verify a CIFAR-10 archive and decode it once")
-    prepare.add_argument("--archive", type=Path, default=Path("data/cifar10-jpeg.tar.gz"),
-                         help="cifar-10-python.tar.gz (official) or cifar10-jpeg.tar.gz (offline copy)")  # fmt: skip
+    prepare.add_argument(
+        "--archive",
+        type=Path,
+        default=Path("data/cifar10-jpeg.tar.gz"),
+        help="cifar-10-python.tar.gz (official) or cifar10-jpeg.tar.gz (offline copy)",
+    )
     prepare.add_argument("--out", type=Path, default=Path("data/cifar10"), help="folder for the decoded arrays")
     prepare.set_defaults(run=_prepare_data)
     _add_train(commands, recipe_defaults or {})
+    _add_job(commands)
     _add_time(commands)
     _add_sweep(commands)
     _add_transfer(commands)
@@ -325,8 +420,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; ``train --recipe FILE:SECTION`` makes that section the train options' defaults."""
     args = parser().parse_args(argv)
     if getattr(args, "recipe", None):
-        section = train.recipe_section(args.recipe)
-        train.Recipe(**section)  # a bad value fails here, named as the file has it, not after argparse's conversion
+        section = recipes.recipe_section(args.recipe)
+        recipes.Recipe(**section)  # a bad value fails here, named as the file has it, not after argparse's conversion
         args = parser(section).parse_args(argv)
     return args
 

@@ -24,7 +24,9 @@ def resolve(name: str = "auto", local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError("--device cuda, but torch sees no GPU (torch.cuda.is_available() is False); use --device cpu")
+            raise DeviceError(
+                "--device cuda, but torch sees no GPU (torch.cuda.is_available() is False); use --device cpu"
+            )
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
 
@@ -33,8 +35,9 @@ def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX), as torch's own
     dispatcher sees it: there bf16 autocast roughly doubles training speed (NiN: 113 -> 213 img/s
     on a 2-core Zen 4); elsewhere oneDNN emulates bf16 and it is slower than fp32."""
-    return torch.backends.mkldnn.is_available() and (torch.cpu._is_avx512_bf16_supported()
-                                                     or torch.cpu._is_amx_tile_supported())  # fmt: skip
+    return torch.backends.mkldnn.is_available() and (
+        torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    )
 
 
 def auto_precision(device: torch.device) -> str:
@@ -47,9 +50,21 @@ def _clocks(device: torch.device) -> dict:
     index = device.index if device.index is not None else torch.cuda.current_device()
     query = "clocks.sm,clocks.max.sm,clocks.mem"
     try:
-        found = subprocess.run(["nvidia-smi", f"--id={index}", f"--query-gpu={query}", "--format=csv,noheader,nounits"],
-                               capture_output=True, text=True, timeout=20, check=True).stdout.strip().split(", ")  # fmt: skip
-        return {f"{name.replace('clocks.', '').replace('.', '_')}_mhz": int(value) for name, value in zip(query.split(","), found)}
+        found = (
+            subprocess.run(
+                ["nvidia-smi", f"--id={index}", f"--query-gpu={query}", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=True,
+            )
+            .stdout.strip()
+            .split(", ")
+        )
+        return {
+            f"{name.replace('clocks.', '').replace('.', '_')}_mhz": int(value)
+            for name, value in zip(query.split(","), found)
+        }
     except (OSError, subprocess.SubprocessError, ValueError):
         return {"clocks": "not readable (no nvidia-smi)"}
 
@@ -59,10 +74,19 @@ def describe(device: torch.device) -> dict:
     info = {"device": device.type, "torch": torch.__version__, "threads": torch.get_num_threads()}
     if device.type == "cuda":
         properties = torch.cuda.get_device_properties(device)
-        info.update(name=properties.name, cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
-                    capability=f"{properties.major}.{properties.minor}", multiprocessors=properties.multi_processor_count,
-                    memory_gib=round(properties.total_memory / 2**30, 1), **_clocks(device))  # fmt: skip
+        info.update(
+            name=properties.name,
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            capability=f"{properties.major}.{properties.minor}",
+            multiprocessors=properties.multi_processor_count,
+            memory_gib=round(properties.total_memory / 2**30, 1),
+            **_clocks(device),
+        )
     else:
-        info.update(name=f"CPU ({os.cpu_count()} logical cores)", capability=torch.backends.cpu.get_cpu_capability(),
-                    native_bf16=cpu_has_native_bf16())  # fmt: skip
+        info.update(
+            name=f"CPU ({os.cpu_count()} logical cores)",
+            capability=torch.backends.cpu.get_cpu_capability(),
+            native_bf16=cpu_has_native_bf16(),
+        )
     return info

@@ -16,10 +16,15 @@ def git_commit(package: Path = PACKAGE) -> str:
     """The commit of the code that ran, ``+uncommitted-changes`` if the ``roots`` package differs
     from it; other files do not count (a DVC stage rewrites its own outputs and dvc.lock)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=package).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
-                               capture_output=True, text=True, cwd=package)  # fmt: skip
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=package
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
+            capture_output=True,
+            text=True,
+            cwd=package,
+        )
         return head + ("+uncommitted-changes" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return os.environ.get(COMMIT_VARIABLE) or "unknown"

@@ -12,9 +12,17 @@ def conv(size: int, k: int, c_in: int, c_out: int, groups: int = 1) -> int:
 def nin(groups: dict[str, int]) -> int:
     """NiN on 32x32 (Lin et al.; the paper's Table 1): three mlpconv blocks at 32, 16 and 8 pixels."""
     g = groups
-    return (conv(32, 5, 3, 192, g["conv1a"]) + conv(32, 1, 192, 160, g["conv1b"]) + conv(32, 1, 160, 96, g["conv1c"])
-            + conv(16, 5, 96, 192, g["conv2a"]) + conv(16, 1, 192, 192, g["conv2b"]) + conv(16, 1, 192, 192, g["conv2c"])
-            + conv(8, 3, 192, 192, g["conv3a"]) + conv(8, 1, 192, 192, g["conv3b"]) + conv(8, 1, 192, 10, g["conv3c"]))  # fmt: skip
+    return (
+        conv(32, 5, 3, 192, g["conv1a"])
+        + conv(32, 1, 192, 160, g["conv1b"])
+        + conv(32, 1, 160, 96, g["conv1c"])
+        + conv(16, 5, 96, 192, g["conv2a"])
+        + conv(16, 1, 192, 192, g["conv2b"])
+        + conv(16, 1, 192, 192, g["conv2c"])
+        + conv(8, 3, 192, 192, g["conv3a"])
+        + conv(8, 1, 192, 192, g["conv3b"])
+        + conv(8, 1, 192, 10, g["conv3c"])
+    )
 
 
 def resnet(blocks: tuple[int, int, int, int], groups: dict[str, int], stride_on: str) -> int:
@@ -39,8 +47,13 @@ def resnet(blocks: tuple[int, int, int, int], groups: dict[str, int], stride_on:
 def alexnet_conv_weights(groups: int) -> int:
     """AlexNet's convolution weights (Krizhevsky et al. 2012, Caffe's reference model) with conv2,
     conv4 and conv5 in ``groups`` groups: k*k*(C_in/g)*C_out each."""
-    return (11 * 11 * 3 * 96 + 5 * 5 * (96 // groups) * 256 + 3 * 3 * 256 * 384 + 3 * 3 * (384 // groups) * 384
-            + 3 * 3 * (384 // groups) * 256)  # fmt: skip
+    return (
+        11 * 11 * 3 * 96
+        + 5 * 5 * (96 // groups) * 256
+        + 3 * 3 * 256 * 384
+        + 3 * 3 * (384 // groups) * 384
+        + 3 * 3 * (384 // groups) * 256
+    )
 
 
 ALEXNET_FC_WEIGHTS = 256 * 6 * 6 * 4096 + 4096 * 4096 + 4096 * 1000

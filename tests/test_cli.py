@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hand_counts
 import pytest
 
-import hand_counts
-from roots import schedules
 from roots.cli import main
+from roots.paper import schedules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,10 +38,12 @@ def test_profile_accepts_a_users_schedule(capsys):
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["profile", "--model", "alexnet"], "unknown model 'alexnet'; choose one of: nin"),
-     (["profile", "--model", "nin", "--variant", "root-5"], "choose one of: orig, root-2"),
-     (["profile", "--model", "nin", "--groups", "conv2a=5"], "conv2a: 5 groups do not divide its 96 input")],
-)  # fmt: skip
+    [
+        (["profile", "--model", "alexnet"], "unknown model 'alexnet'; choose one of: nin"),
+        (["profile", "--model", "nin", "--variant", "root-5"], "choose one of: orig, root-2"),
+        (["profile", "--model", "nin", "--groups", "conv2a=5"], "conv2a: 5 groups do not divide its 96 input"),
+    ],
+)
 def test_bad_input_gives_one_line_and_exit_2(argv, message):
     run = subprocess.run([sys.executable, "-m", "roots", *argv], capture_output=True, text=True)
     assert run.returncode == 2
@@ -54,11 +56,24 @@ def test_a_campaign_from_code_without_a_commit_says_how_to_name_it(tmp_path):
     commit, and `roots import` would refuse them after the window is spent."""
     shutil.copytree(ROOT / "roots", tmp_path / "roots", ignore=shutil.ignore_patterns("__pycache__"))
     env = {key: value for key, value in os.environ.items() if key != "ROOTS_GIT_COMMIT"}
-    command = [sys.executable, "-m", "roots", "campaign", "--device", "cpu", "--out", "out", "--archive", "missing.tar.gz"]
+    command = [
+        sys.executable,
+        "-m",
+        "roots",
+        "campaign",
+        "--device",
+        "cpu",
+        "--out",
+        "out",
+        "--archive",
+        "missing.tar.gz",
+    ]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         "roots: error: the code's commit is unknown: `roots import` takes only results of committed code, so commit "
-        "first, and where this copy has no git history set ROOTS_GIT_COMMIT=<the commit it is>"]  # fmt: skip
-    named = subprocess.run(command, cwd=tmp_path, env={**env, "ROOTS_GIT_COMMIT": "0123abc"}, capture_output=True,
-                           text=True, timeout=120)  # fmt: skip
+        "first, and where this copy has no git history set ROOTS_GIT_COMMIT=<the commit it is>"
+    ]
+    named = subprocess.run(
+        command, cwd=tmp_path, env={**env, "ROOTS_GIT_COMMIT": "0123abc"}, capture_output=True, text=True, timeout=120
+    )
     assert named.returncode == 2 and "missing.tar.gz" in named.stderr and "commit" not in named.stderr

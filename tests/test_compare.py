@@ -2,13 +2,16 @@
 
 import json
 
+import hand_counts
 import matplotlib
 import pandas as pd
 import pytest
 import torch
 
-import hand_counts
-from roots import compare, paper, plots, schedules, train
+from roots.paper import reported as paper
+from roots.paper import schedules
+from roots.results import compare, plots
+from roots.train import loop
 
 matplotlib.use("Agg")
 
@@ -22,10 +25,22 @@ def test_every_table_gives_top1_and_top5_accuracy_however_it_printed_them():
 
 def _fake_run(folder, model, variant, seed, accuracy):
     folder.mkdir(parents=True)
-    metrics = dict.fromkeys(train.RunMetrics.__annotations__)  # the schema a trained run writes
-    metrics.update(model=model, variant=variant, seed=seed, test_accuracy=accuracy, test_top5_accuracy=0.99,
-                   flops=1000 if variant == "orig" else 600, params=10, epochs=1, train_images=5, test_images=5,
-                   images_per_second=1.0, device={"name": "test"}, data={"name": "tiny"})  # fmt: skip
+    metrics = dict.fromkeys(loop.RunMetrics.__annotations__)  # the schema a trained run writes
+    metrics.update(
+        model=model,
+        variant=variant,
+        seed=seed,
+        test_accuracy=accuracy,
+        test_top5_accuracy=0.99,
+        flops=1000 if variant == "orig" else 600,
+        params=10,
+        epochs=1,
+        train_images=5,
+        test_images=5,
+        images_per_second=1.0,
+        device={"name": "test"},
+        data={"name": "tiny"},
+    )
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
@@ -50,10 +65,21 @@ def _timed(setting_ms):
     for setting, (orig, root) in setting_ms.items():
         for variant, ms in (("orig", orig), ("root-8", root)):
             implementation, layout, _ = setting.split()  # as timing.results_table labels its columns
-            rows.append({"model": "resnet50", "device": "cpu", "setting": setting, "implementation": implementation,
-                         "layout": layout, "variant": variant,
-                         "ms_per_image": ms, "flops_ratio": 1.0 if variant == "orig" else 1.35, "speedup": orig / ms,
-                         "speedup_q1": orig / ms, "speedup_q3": orig / ms})  # fmt: skip
+            rows.append(
+                {
+                    "model": "resnet50",
+                    "device": "cpu",
+                    "setting": setting,
+                    "implementation": implementation,
+                    "layout": layout,
+                    "variant": variant,
+                    "ms_per_image": ms,
+                    "flops_ratio": 1.0 if variant == "orig" else 1.35,
+                    "speedup": orig / ms,
+                    "speedup_q1": orig / ms,
+                    "speedup_q3": orig / ms,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -93,15 +119,26 @@ def test_the_error_figure_says_when_no_proxy_is_trained(tmp_path):
 
 
 def test_each_tables_units_come_from_the_paper():
-    assert [paper.units(model) for model in ("nin", "resnet50", "resnet200", "googlenet")] == [(8, 5), (9, 7), (12, 7), (9, 7)]
+    assert [paper.units(model) for model in ("nin", "resnet50", "resnet200", "googlenet")] == [
+        (8, 5),
+        (9, 7),
+        (12, 7),
+        (9, 7),
+    ]
     with pytest.raises(paper.UnknownNameError, match="the paper reports no 'vgg'"):
         paper.units("vgg")
 
 
 def test_the_roofline_figure_draws_each_layer_under_the_cards_roof():
-    layers = pd.DataFrame({"variant": ["orig", "orig", "root-8", "orig"], "layer": ["conv1a", "conv2a", "conv2a", "other"],
-                           "flops": [10**9, 2 * 10**9, 2 * 10**9 // 8, 0], "bytes": [10**8, 2 * 10**6, 10**6, float("nan")],
-                           "tflop_per_s": [100.0, 300.0, 20.0, 0.0]})  # fmt: skip
+    layers = pd.DataFrame(
+        {
+            "variant": ["orig", "orig", "root-8", "orig"],
+            "layer": ["conv1a", "conv2a", "conv2a", "other"],
+            "flops": [10**9, 2 * 10**9, 2 * 10**9 // 8, 0],
+            "bytes": [10**8, 2 * 10**6, 10**6, float("nan")],
+            "tflop_per_s": [100.0, 300.0, 20.0, 0.0],
+        }
+    )
     figure = plots.roofline(layers, {"bf16": 800e12, "bytes_per_s": 4.3e12}, "bf16", "test")
     ax = figure.axes[0]
     assert len(ax.collections) == 2 and sum(len(c.get_offsets()) for c in ax.collections) == 3  # "other" left out

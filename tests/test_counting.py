@@ -1,11 +1,14 @@
 """FLOPs and params against the paper's tables, and against an independent counter."""
 
+import hand_counts
 import pytest
 import torch
 from ptflops import get_model_complexity_info
 
-import hand_counts
-from roots import compare, counting, models, paper, schedules
+from roots.nn import counting, models
+from roots.paper import reported as paper
+from roots.paper import schedules
+from roots.results import compare
 
 TOLERANCE = 0.01
 REPORTED = paper.reported()
@@ -41,7 +44,9 @@ RESNETS = [("resnet50", (3, 4, 6, 3), "reduce"), ("resnet200", (3, 24, 36, 3), "
 @pytest.mark.parametrize(("name", "blocks", "stride_on"), RESNETS, ids=[name for name, _, _ in RESNETS])
 def test_resnet_flops_equal_a_hand_count_of_every_variant(counts, name, blocks, stride_on):
     for variant in schedules.variants(name):
-        assert counts[name].loc[variant, "flops"] == hand_counts.resnet(blocks, schedules.named(name, variant), stride_on)
+        assert counts[name].loc[variant, "flops"] == hand_counts.resnet(
+            blocks, schedules.named(name, variant), stride_on
+        )
 
 
 def test_resnet200_flops_are_those_of_a_224px_resnet200_not_the_papers(counts):
@@ -82,9 +87,13 @@ def test_flops_agree_with_ptflops_on_schedules_not_in_the_paper(name, groups):
     if family.count_kwargs:  # GoogLeNet: count the auxiliary heads too
         constructor = lambda size: {"x": torch.zeros(1, *size), **family.count_kwargs}  # noqa: E731
     macs, params = get_model_complexity_info(
-        model, family.input_size, as_strings=False, backend="aten", print_per_layer_stat=False,
+        model,
+        family.input_size,
+        as_strings=False,
+        backend="aten",
+        print_per_layer_stat=False,
         input_constructor=constructor,
-    )  # fmt: skip
+    )
     fc_bias_adds = sum(layer.out_channels for layer in layers if layer.kind == "fc")  # ptflops counts them
     assert macs == counting.total_flops(layers) + fc_bias_adds
     assert params == sum(p.numel() for p in model.parameters())
@@ -94,7 +103,9 @@ def test_alexnet_counts_equal_a_hand_count_and_the_original_saves_38_percent_of_
     counts = compare.alexnet_groups([1, 2, 4]).set_index("groups")
     for groups in (1, 2, 4):
         assert counts.loc[groups, "conv_weights"] == hand_counts.alexnet_conv_weights(groups)
-        assert counts.loc[groups, "weights"] == hand_counts.alexnet_conv_weights(groups) + hand_counts.ALEXNET_FC_WEIGHTS
+        assert (
+            counts.loc[groups, "weights"] == hand_counts.alexnet_conv_weights(groups) + hand_counts.ALEXNET_FC_WEIGHTS
+        )
     fewer = 1 - hand_counts.alexnet_conv_weights(2) / hand_counts.alexnet_conv_weights(1)
     assert counts.loc[2, "fewer_conv_weights"] == pytest.approx(fewer)  # 0.377: not the paper's "about 57%"
     assert counts.loc[1, "fewer_weights"] == 0

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from roots import covariance, models
-from roots.models.nin import NIN_SLOTS
+from roots.nn import models
+from roots.nn.models.nin import NIN_SLOTS
+from roots.results import covariance
 
 
 def _correlated(samples=3000, p=6, q=4, seed=0):
@@ -38,8 +39,9 @@ def test_zca_whitened_responses_have_identity_self_covariance():
     # whitening the same samples on both sides gives the identity as their cross-covariance
     same = covariance.PairMoments(6, 6)
     same.update(torch.from_numpy(x1), torch.from_numpy(x1))
-    torch.testing.assert_close(covariance.whitened_cross_covariance(same), torch.eye(6, dtype=torch.float64),
-                               atol=1e-8, rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        covariance.whitened_cross_covariance(same), torch.eye(6, dtype=torch.float64), atol=1e-8, rtol=0
+    )
 
 
 def test_whitening_a_singular_covariance_stays_finite():
@@ -95,12 +97,15 @@ def test_adjacent_moments_stream_a_network_pair_by_pair():
 def test_block_scores_cover_the_grouped_pairs_and_score_orig_with_the_same_blocks():
     torch.manual_seed(0)
     images = torch.randn(4, 3, 32, 32).split(2)
-    moments = {name: covariance.adjacent_moments(models.build("nin", name).eval(), NIN_SLOTS, images)
-               for name in ("orig", "root-8")}  # fmt: skip
+    moments = {
+        name: covariance.adjacent_moments(models.build("nin", name).eval(), NIN_SLOTS, images)
+        for name in ("orig", "root-8")
+    }
     groups = {name: models.variant("nin", name).schedule for name in moments}
     rows = covariance.block_scores(moments, groups)
     assert [(row["run"], row["pair"], row["groups"]) for row in rows] == [
-        ("root-8", "conv1c-conv2a", 8), ("root-8", "conv2c-conv3a", 4)
+        ("root-8", "conv1c-conv2a", 8),
+        ("root-8", "conv2c-conv3a", 4),
     ]
     assert all(row["baseline_score"] > 0 and row["score_whitened"] > 0 for row in rows)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from roots import data
 from roots.cli import main
+from roots.train import data
 
 SHARED_ARCHIVE = Path(__file__).resolve().parents[1] / data.OFFLINE_COPY
 

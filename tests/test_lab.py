@@ -42,8 +42,13 @@ def _free_port() -> int:
 def lab():
     port = _free_port()
     arguments = f"--no-browser --port={port} --IdentityProvider.token={TOKEN} --LabApp.expose_app_in_browser=True"
-    server = subprocess.Popen(["make", "--no-print-directory", "lab", f"LAB_ARGS={arguments}"], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "lab", f"LAB_ARGS={arguments}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     while True:
@@ -65,17 +70,31 @@ def test_a_notebook_runs_in_jupyterlab_in_a_real_browser(lab, tmp_path):
     results = sorted((ROOT / "results").rglob("*"))
     stamps = {path: path.stat().st_mtime_ns for path in results if path.is_file()}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])  # fmt: skip
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(f"{lab}/lab/tree/{NOTEBOOK}?token={TOKEN}")
-            page.wait_for_function("() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
-                                   "?.status === 'idle'", timeout=180_000)  # fmt: skip
+            page.wait_for_function(
+                "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
+                timeout=180_000,
+            )
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(f"() => {{ const state = ({CELLS})(); return state.kernel === 'idle' && "
-                                   "state.cells.every(cell => cell.count !== null); }", timeout=300_000)  # fmt: skip
+            page.wait_for_function(
+                f"() => {{ const state = ({CELLS})(); return state.kernel === 'idle' && "
+                "state.cells.every(cell => cell.count !== null); }",
+                timeout=300_000,
+            )
             state = page.evaluate(CELLS)
             page.screenshot(path=str(tmp_path / "lab.png"), full_page=True)
         finally:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from roots.layers import ConvBN, GroupCountError, he_init
+from roots.nn.layers import ConvBN, GroupCountError, he_init
 
 
 def _block_diagonal(weight: torch.Tensor, c_in: int, groups: int, order=None) -> torch.Tensor:
@@ -14,7 +14,9 @@ def _block_diagonal(weight: torch.Tensor, c_in: int, groups: int, order=None) ->
     dense = torch.zeros(c_out, c_in, k, k, dtype=weight.dtype)
     for g in range(groups):
         block = (order or list(range(groups)))[g]
-        dense[g * per_out : (g + 1) * per_out, block * per_in : (block + 1) * per_in] = weight[g * per_out : (g + 1) * per_out]
+        dense[g * per_out : (g + 1) * per_out, block * per_in : (block + 1) * per_in] = weight[
+            g * per_out : (g + 1) * per_out
+        ]
     return dense
 
 
@@ -51,9 +53,12 @@ def test_conv_bn_builds_grouped_block():
 
 @pytest.mark.parametrize(
     ("c_in", "c_out", "groups", "message"),
-    [(96, 192, 5, "5 groups do not divide its 96 input channels"), (96, 10, 4, "10 output channels"),
-     (96, 192, 0, "positive integer")],
-)  # fmt: skip
+    [
+        (96, 192, 5, "5 groups do not divide its 96 input channels"),
+        (96, 10, 4, "10 output channels"),
+        (96, 192, 0, "positive integer"),
+    ],
+)
 def test_bad_group_count_names_the_layer(c_in, c_out, groups, message):
     with pytest.raises(GroupCountError, match=message) as error:
         ConvBN("conv3a", c_in, c_out, 3, groups=groups)

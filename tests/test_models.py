@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from roots import counting, models, schedules
 from roots.errors import UnknownNameError
-from roots.layers import GroupCountError
+from roots.nn import counting, models
+from roots.nn.layers import GroupCountError
+from roots.paper import schedules
 
 NAMED = [(name, variant) for name, family in models.FAMILIES.items() for variant in family.variants()]
 
@@ -32,8 +33,10 @@ def test_googlenet_has_two_auxiliary_heads_in_training_only():
 
 def _sizes(name, variant="orig"):
     family = models.family(name)
-    return {layer.name: (layer.out_height, layer.kernel, layer.groups) for layer in
-            counting.count_layers(models.build(name, variant), family.input_size, family.count_kwargs)}  # fmt: skip
+    return {
+        layer.name: (layer.out_height, layer.kernel, layer.groups)
+        for layer in counting.count_layers(models.build(name, variant), family.input_size, family.count_kwargs)
+    }
 
 
 def test_nin_uses_caffe_ceil_mode_pooling():
@@ -64,11 +67,13 @@ def test_user_schedule_overrides_named_slots_only():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"model": "vgg"}, "unknown model 'vgg'; choose one of: nin, resnet50"),
-     ({"model": "nin", "name": "root-3"}, "unknown nin variant 'root-3'; choose one of: orig, root-2"),
-     ({"model": "nin", "groups": "conv9z=2"}, "slots are: conv1a"),
-     ({"model": "nin", "groups": "conv2a=two"}, "must be an integer")],
-)  # fmt: skip
+    [
+        ({"model": "vgg"}, "unknown model 'vgg'; choose one of: nin, resnet50"),
+        ({"model": "nin", "name": "root-3"}, "unknown nin variant 'root-3'; choose one of: orig, root-2"),
+        ({"model": "nin", "groups": "conv9z=2"}, "slots are: conv1a"),
+        ({"model": "nin", "groups": "conv2a=two"}, "must be an integer"),
+    ],
+)
 def test_unknown_names_list_the_valid_ones(kwargs, message):
     with pytest.raises(UnknownNameError, match=message):
         models.build(**kwargs)
@@ -88,11 +93,19 @@ def test_builders_use_he_initialisation(name):
 
 
 PROXY_GRIDS = {  # the layers whose grids the 32x32 stem sets: (output size, kernel)
-    "resnet50-cifar": {"conv1.0": (32, 3), "stages.res2.res2_1.spatial.0": (32, 3), "stages.res5.res5_3.spatial.0": (4, 3)},
+    "resnet50-cifar": {
+        "conv1.0": (32, 3),
+        "stages.res2.res2_1.spatial.0": (32, 3),
+        "stages.res5.res5_3.spatial.0": (4, 3),
+    },
     "resnet200-cifar": {"conv1.0": (32, 3), "stages.res3.res3_1.spatial.0": (16, 3)},
-    "googlenet-cifar": {"stem.conv1.0": (32, 3), "body.inception3a.branch5x5.1.0": (32, 5),
-                        "body.inception4a.branch5x5.1.0": (16, 5), "body.inception5b.branch5x5.1.0": (8, 5)},
-}  # fmt: skip
+    "googlenet-cifar": {
+        "stem.conv1.0": (32, 3),
+        "body.inception3a.branch5x5.1.0": (32, 5),
+        "body.inception4a.branch5x5.1.0": (16, 5),
+        "body.inception5b.branch5x5.1.0": (8, 5),
+    },
+}
 
 
 @pytest.mark.parametrize("name", list(models.PROXIES))
@@ -119,3 +132,13 @@ def test_a_proxy_changes_only_the_stem_and_the_classes():
 def test_an_unknown_stem_is_refused():
     with pytest.raises(UnknownNameError, match="unknown stem 'mnist'; choose one of: imagenet, cifar"):
         models.family("resnet50").build(schedules.named("resnet50", "orig"), stem="mnist")
+
+
+@pytest.mark.parametrize("family", ["nin", "resnet50", "resnet200", "googlenet"])
+def test_each_schedule_names_its_topology_and_k(family):
+    for variant in schedules.variants(family):
+        topology, k = schedules.topology(family, variant), schedules.k(family, variant)
+        assert (topology, k) == ("orig", 1) if variant == schedules.BASELINE else variant == f"{topology}-{k}"
+    assert (schedules.topology("nin", "tree-8"), schedules.k("nin", "tree-8")) == ("tree", 8)
+    with pytest.raises(UnknownNameError, match="unknown nin variant 'root-3'"):
+        schedules.topology("nin", "root-3")

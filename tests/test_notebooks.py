@@ -18,9 +18,10 @@ import pandas as pd
 import papermill
 import pytest
 from PIL import Image
-
-from roots import data, train
 from tiny import write_tiny_cifar
+
+from roots.train import data, loop
+from roots.train import recipe as recipes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = sorted((ROOT / "results").glob("*/*.ipynb"))
@@ -39,7 +40,9 @@ def _written_files_match(written: Path, committed: Path) -> list[str]:
     """What differs between the files a notebook run wrote and the committed ones, both ways."""
     made = {path.relative_to(written) for path in written.rglob("*") if path.is_file() and path.suffix != ".ipynb"}
     kept = {path.relative_to(committed) for path in committed.rglob("*") if path.is_file() and path.suffix != ".ipynb"}
-    problems = [f"{path}: not written" for path in sorted(kept - made)] + [f"{path}: not committed" for path in sorted(made - kept)]
+    problems = [f"{path}: not written" for path in sorted(kept - made)] + [
+        f"{path}: not committed" for path in sorted(made - kept)
+    ]
     for path in sorted(made & kept):
         if path.suffix in FIGURES:
             rms = _rms(written / path, committed / path)
@@ -78,10 +81,24 @@ def test_executed_notebook_reproduces_its_outputs(notebook, tmp_path):
         _provide_data(tmp_path)
     copy = shutil.copy(notebook, tmp_path / "notebooks" / notebook.name)
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", copy, "-p", "no:cacheprovider", "-q",
-         "--nbval-sanitize-with", ROOT / "tests" / "nbval_sanitize.cfg", "--rootdir", tmp_path],
-        cwd=tmp_path / "notebooks", capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            copy,
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--nbval-sanitize-with",
+            ROOT / "tests" / "nbval_sanitize.cfg",
+            "--rootdir",
+            tmp_path,
+        ],
+        cwd=tmp_path / "notebooks",
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert (tmp_path / "results" / notebook.parent.name / "tables").is_dir()  # it wrote into the copy's tree
     assert _written_files_match(tmp_path / "results" / notebook.parent.name, notebook.parent) == []
@@ -100,20 +117,35 @@ def test_a_changed_figure_or_table_is_noticed(tmp_path):
     (written / "tables" / "t.csv").write_text("a,b\n1,3\n")
     (written / "tables" / "new.csv").write_text("a\n")
     assert _written_files_match(written, committed) == [
-        "tables/new.csv: not committed", "figures/f.png: figure differs (RMS 52.05 grey levels)", "tables/t.csv: differs"]
+        "tables/new.csv: not committed",
+        "figures/f.png: figure differs (RMS 52.05 grey levels)",
+        "tables/t.csv: differs",
+    ]
 
 
 def test_resnet50_notebook_shows_a_trained_proxy_and_its_conv1_filters(tmp_path):
     """The proxy table, Fig. 8's proxy row and Fig. 14, from a tiny proxy run trained here on CPU."""
     data = write_tiny_cifar(tmp_path / "cifar10", size=32)
     run = "resnet50-cifar-root-8-s0"
-    train.train(train.Run(model="resnet50-cifar", variant="root-8", data=str(data), out=str(tmp_path / "runs" / run),
-                          device="cpu"), train.Recipe(epochs=1, batch_size=40, workers=0))  # fmt: skip
+    loop.train(
+        loop.Run(
+            model="resnet50-cifar", variant="root-8", data=str(data), out=str(tmp_path / "runs" / run), device="cpu"
+        ),
+        recipes.Recipe(epochs=1, batch_size=40, workers=0),
+    )
     out = tmp_path / "out"
-    papermill.execute_notebook(ROOT / "notebooks" / "resnet50.ipynb", tmp_path / "resnet50.ipynb", kernel_name="python3",
-                               cwd=ROOT / "notebooks", progress_bar=False,
-                               parameters={"runs_dir": str(tmp_path / "runs"), "out_dir": str(out),
-                                           "timing_dir": str(ROOT / "results" / "timing")})  # fmt: skip
+    papermill.execute_notebook(
+        ROOT / "notebooks" / "resnet50.ipynb",
+        tmp_path / "resnet50.ipynb",
+        kernel_name="python3",
+        cwd=ROOT / "notebooks",
+        progress_bar=False,
+        parameters={
+            "runs_dir": str(tmp_path / "runs"),
+            "out_dir": str(out),
+            "timing_dir": str(ROOT / "results" / "timing"),
+        },
+    )
     assert (out / "figures" / f"fig14_conv1_{run}.png").is_file()
     proxy = pd.read_csv(out / "tables" / "proxy_vs_paper.csv").set_index("variant")
     assert proxy.loc["root-8", "seeds"] == 1 and 0 <= proxy.loc["root-8", "accuracy"] <= 1

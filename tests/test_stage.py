@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from roots import stage
 from tiny import TIMING_ENTRY, TINY_RECIPE, dvc, git, make_checkout
+
+from roots.pipeline import stage
 
 
 def test_outputs_change_only_when_the_command_succeeds(tmp_path):
@@ -35,9 +35,12 @@ def test_outputs_change_only_when_the_command_succeeds(tmp_path):
 @pytest.fixture(scope="module")
 def committed(tmp_path_factory):
     """A scratch checkout with one trained run and one timing, reproduced by DVC and committed."""
-    repo = make_checkout(tmp_path_factory.mktemp("checkout"), recipes={"tiny": dict(TINY_RECIPE)},
-                         nin_runs={"orig-s0": {"variant": "orig", "seed": 0, "recipe": "tiny"}},
-                         timing_devices={"tiny": TIMING_ENTRY})  # fmt: skip
+    repo = make_checkout(
+        tmp_path_factory.mktemp("checkout"),
+        recipes={"tiny": dict(TINY_RECIPE)},
+        nin_runs={"orig-s0": {"variant": "orig", "seed": 0, "recipe": "tiny"}},
+        timing_devices={"tiny": TIMING_ENTRY},
+    )
     dvc(repo, "repro", "--single-item", "nin_train@orig-s0", "timing@tiny")  # not prepare: the data is tiny
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "results")
@@ -60,7 +63,8 @@ def test_a_stage_that_fails_on_a_bad_parameter_keeps_its_results(committed):
         done = dvc(committed, "repro", "--single-item", "nin_train@orig-s0", check=False)
         assert done.returncode != 0
         assert "roots: error: recipe value epochs='abc' is not allowed: epochs must be an integer of at least 1" in (
-            done.stdout + done.stderr)  # fmt: skip
+            done.stdout + done.stderr
+        )
         _untouched(committed)
         assert "recipes.tiny" in dvc(committed, "status", "nin_train@orig-s0").stdout  # what changed
     finally:
@@ -69,8 +73,13 @@ def test_a_stage_that_fails_on_a_bad_parameter_keeps_its_results(committed):
 
 def _kill_when(repo, args, ready, timeout=300):
     """Start ``dvc args`` and SIGKILL it and everything it started once ``ready()`` holds."""
-    process = subprocess.Popen([sys.executable, "-m", "dvc", *args], cwd=repo, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     started = time.monotonic()
     while not ready():
         assert process.poll() is None and time.monotonic() - started < timeout
@@ -82,8 +91,11 @@ def _kill_when(repo, args, ready, timeout=300):
 def test_a_training_stage_killed_mid_run_keeps_its_results(committed):
     _set_recipe(committed, epochs=50)
     try:
-        _kill_when(committed, ["repro", "--single-item", "nin_train@orig-s0"],
-                   lambda: (committed / "results/runs/nin/orig-s0/checkpoint.pt").is_file())  # fmt: skip
+        _kill_when(
+            committed,
+            ["repro", "--single-item", "nin_train@orig-s0"],
+            lambda: (committed / "results/runs/nin/orig-s0/checkpoint.pt").is_file(),
+        )
         _untouched(committed)
     finally:
         git(committed, "checkout", "params.yaml")

@@ -15,12 +15,16 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
-from roots import sweep, train
 from tiny import TINY_RECIPE, write_tiny_cifar, write_tiny_params
 
+from roots.pipeline import sweep
+from roots.train import recipe as recipes
+
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = {key: {"variant": key.rsplit("-s", 1)[0], "seed": 0, "recipe": "tiny"} for key in ("orig-s0", "root-4-s0", "col-2-s0")}
+RUNS = {
+    key: {"variant": key.rsplit("-s", 1)[0], "seed": 0, "recipe": "tiny"}
+    for key in ("orig-s0", "root-4-s0", "col-2-s0")
+}
 LONGER = {**TINY_RECIPE, "epochs": 8}  # long enough to be stopped in the middle
 COMPARED = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_top5_accuracy", "lr", "images")
 
@@ -36,8 +40,25 @@ def params(tmp_path_factory):
 
 
 def _command(root, params, data, *extra):
-    return [sys.executable, "-m", "roots", "sweep", "--plan", "nin_runs", "--params", str(params), "--root", str(root),
-            "--data", str(data), "--parallel", "2", "--device", "cpu", *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "roots",
+        "sweep",
+        "--plan",
+        "nin_runs",
+        "--params",
+        str(params),
+        "--root",
+        str(root),
+        "--data",
+        str(data),
+        "--parallel",
+        "2",
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 def _sweep(root, params, data, *extra):
@@ -64,7 +85,8 @@ def _assert_same(results, expected):
     for key in RUNS:
         for field in COMPARED:
             assert [epoch[field] for epoch in metrics[key]["history"]] == [
-                epoch[field] for epoch in expected_metrics[key]["history"]], (key, field)  # fmt: skip
+                epoch[field] for epoch in expected_metrics[key]["history"]
+            ], (key, field)
         assert all(torch.equal(weights[key][name], expected_weights[key][name]) for name in expected_weights[key])
 
 
@@ -72,8 +94,9 @@ def test_an_interrupted_sweep_continues_and_ends_like_an_uninterrupted_one(tmp_p
     before = subprocess.run(_command(tmp_path, params, tiny_cifar, "--status"), capture_output=True, text=True)
     assert before.stdout.count("to do, ~") == 3 and "0 of 3 done, 3 to do" in before.stdout
 
-    sweeping = subprocess.Popen(_command(tmp_path, params, tiny_cifar), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)  # fmt: skip
+    sweeping = subprocess.Popen(
+        _command(tmp_path, params, tiny_cifar), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     checkpoints = [tmp_path / "results/runs/nin" / key / "checkpoint.pt" for key in RUNS]
     started = time.monotonic()
     while not any(path.is_file() for path in checkpoints):  # a run has finished its first epoch
@@ -106,8 +129,13 @@ def test_a_deadline_stops_the_sweep_and_a_second_call_finishes(tmp_path, params,
 
 
 def test_a_run_that_would_not_finish_by_the_deadline_is_not_started(tmp_path, tiny_cifar):
-    slow = {"about": "stated to train 1 image/s", "model": "nin", "recipe": "tiny", "images_per_second": 1,
-            "runs": [{"seeds": [0], "variants": ["orig"]}]}  # fmt: skip
+    slow = {
+        "about": "stated to train 1 image/s",
+        "model": "nin",
+        "recipe": "tiny",
+        "images_per_second": 1,
+        "runs": [{"seeds": [0], "variants": ["orig"]}],
+    }
     params = write_tiny_params(tmp_path / "params.yaml", {}, campaign={"slow": slow})
     out = _sweep(tmp_path, params, tiny_cifar, "--deadline", "60s", "--plan", "slow")  # the last --plan wins
     assert "orig-s0: not started: needs ~" in out and "1 not started" in out
@@ -124,10 +152,12 @@ def test_one_sweep_per_root(tmp_path, params, tiny_cifar):
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--plan", "everything"], "unknown plan 'everything'; choose one of: campaign, nin_runs, proxy_runs"),
-     (["--deadline", "soon"], "--deadline takes a duration such as 90s, 8m or 1.5h; got 'soon'"),
-     (["--parallel", "0"], "--parallel must be at least 1, got 0")],
-)  # fmt: skip
+    [
+        (["--plan", "everything"], "unknown plan 'everything'; choose one of: campaign, nin_runs, proxy_runs"),
+        (["--deadline", "soon"], "--deadline takes a duration such as 90s, 8m or 1.5h; got 'soon'"),
+        (["--parallel", "0"], "--parallel must be at least 1, got 0"),
+    ],
+)
 def test_bad_sweep_input_gives_one_line(tmp_path, params, tiny_cifar, argv, message):
     done = subprocess.run(_command(tmp_path, params, tiny_cifar) + argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -135,7 +165,9 @@ def test_bad_sweep_input_gives_one_line(tmp_path, params, tiny_cifar, argv, mess
 
 def test_a_plan_naming_an_unknown_recipe_or_a_misnamed_run_is_refused(tmp_path):
     params = write_tiny_params(tmp_path / "params.yaml", {"orig-s0": {"variant": "orig", "seed": 0, "recipe": "big"}})
-    with pytest.raises(sweep.SweepError, match="nin_runs.orig-s0: unknown recipe 'big'; params.yaml's recipes are: tiny"):
+    with pytest.raises(
+        sweep.SweepError, match="nin_runs.orig-s0: unknown recipe 'big'; params.yaml's recipes are: tiny"
+    ):
         sweep.load_plan(params, "nin_runs")
     write_tiny_params(params, {"orig-s1": {"variant": "orig", "seed": 0, "recipe": "tiny"}})
     with pytest.raises(sweep.SweepError, match="a run of nin orig seed 0 is named orig-s0"):
@@ -148,17 +180,36 @@ def test_the_repository_campaign_is_a_valid_queue_in_priority_order():
     assert [item for item in dict.fromkeys(job.item for job in jobs)] == list(content["campaign"])
     first = [job for job in jobs if job.item == "nin_seed0"]
     assert len(first) == 18 and {job.variant for job in first} == {
-        "orig", "root-2", "root-4", "root-8", "root-16", "root-32", "tree-2", "tree-4", "tree-8", "tree-16", "col-2",
-        "col-4", "col-8", "col-16"}  # fmt: skip
+        "orig",
+        "root-2",
+        "root-4",
+        "root-8",
+        "root-16",
+        "root-32",
+        "tree-2",
+        "tree-4",
+        "tree-8",
+        "tree-16",
+        "col-2",
+        "col-4",
+        "col-8",
+        "col-16",
+    }
     assert sorted(job.seed for job in first if job.variant == "orig") == [0, 1, 2, 3, 4]
-    assert all(job.recipe == train.Recipe(**content["recipes"]["nin_paper"]) for job in first)
+    assert all(job.recipe == recipes.Recipe(**content["recipes"]["nin_paper"]) for job in first)
     timings = [job for job in jobs if isinstance(job, sweep.PlannedTiming)]
     assert [job.model for job in timings] == ["nin", "resnet50", "googlenet"]
     assert os.path.commonpath([str(job.folder(Path("."))) for job in timings]) == "results/timing/cuda"
 
 
 def test_a_timing_job_knows_which_implementations_came_out_whole(tmp_path):
-    entry = {"device": "cpu", "dtype": "fp32", "nin": 2, "implementations": "native,triton", "layouts": "nchw,channels_last"}
+    entry = {
+        "device": "cpu",
+        "dtype": "fp32",
+        "nin": 2,
+        "implementations": "native,triton",
+        "layouts": "nchw,channels_last",
+    }
     job = sweep.PlannedTiming("gpu_timing", "cuda", "nin", tuple(sorted(entry.items())), rounds=3, minutes=1)
     for setting in job.settings():
         if setting.implementation == "native" or setting.layout == "nchw":  # triton stopped after nchw
@@ -170,3 +221,36 @@ def test_a_timing_job_knows_which_implementations_came_out_whole(tmp_path):
     other = dataclasses.replace(job.settings()[0], rounds=5)  # measured with other settings: not this job's
     job.setting_outputs(tmp_path, other)[0].write_text(json.dumps({"setting": dataclasses.asdict(other)}))
     assert job.measured(tmp_path) == []
+
+
+def test_a_listed_run_is_trained_by_the_command_the_sweep_runs(params, tiny_cifar):
+    """dvc.yaml's training stages run `roots job`; it must train exactly what `roots sweep` would."""
+    job, *_ = sweep.load_plan(params, "nin_runs")
+    swept = job.command(Path("."), params, tiny_cifar, "auto")
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "roots",
+            "job",
+            "nin_runs",
+            job.key,
+            "--params",
+            str(params),
+            "--data",
+            str(tiny_cifar),
+            "--print",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert shown.split()[1:] == swept[1:]
+    missing = subprocess.run(
+        [sys.executable, "-m", "roots", "job", "nin_runs", "root-9-s0", "--params", str(params)],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        f"roots: error: {params} has no nin_runs.root-9-s0; it lists: {', '.join(RUNS)}"
+    ]

@@ -3,15 +3,19 @@
 import json
 import math
 
+import hand_counts
 import pytest
 import torch
 from torch import nn
 
-import hand_counts
-from roots import counting, implementations, models, schedules, timing
+from roots.bench import timing
 from roots.cli import main
+from roots.nn import counting, implementations, models
+from roots.paper import schedules
 
-_HAND_RATIO = hand_counts.nin(schedules.named("nin", "orig")) / hand_counts.nin(schedules.named("nin", "root-8"))  # 2.153
+_HAND_RATIO = hand_counts.nin(schedules.named("nin", "orig")) / hand_counts.nin(
+    schedules.named("nin", "root-8")
+)  # 2.153
 
 
 @pytest.mark.parametrize("implementation", ["loop", "bmm"])
@@ -58,8 +62,9 @@ def _randomise_batchnorm(network: nn.Module, generator: torch.Generator) -> None
                 module.bias.copy_(torch.randn(size, generator=generator, dtype=torch.float64))
 
 
-@pytest.mark.parametrize(("model", "variant", "size"),
-                         [("nin", "root-4", 32), ("resnet50", "root-16", 64), ("googlenet", "root-4", 224)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "variant", "size"), [("nin", "root-4", 32), ("resnet50", "root-16", 64), ("googlenet", "root-4", 224)]
+)
 def test_folding_batchnorm_into_the_convolutions_keeps_the_output(model, variant, size):
     generator = torch.Generator().manual_seed(0)
     network = models.build(model, variant).double().eval()
@@ -77,13 +82,38 @@ def test_folding_batchnorm_into_the_convolutions_keeps_the_output(model, variant
 
 
 def test_time_json_has_speedups_flops_ratios_and_the_environment(capsys):
-    argv = ["time", "--model", "nin", "--variants", "root-8", "--batch", "2", "--rounds", "3", "--warmup", "1",
-            "--implementation", "bmm", "--layout", "nchw", "--json"]  # fmt: skip
+    argv = [
+        "time",
+        "--model",
+        "nin",
+        "--variants",
+        "root-8",
+        "--batch",
+        "2",
+        "--rounds",
+        "3",
+        "--warmup",
+        "1",
+        "--implementation",
+        "bmm",
+        "--layout",
+        "nchw",
+        "--json",
+    ]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert [row["variant"] for row in result["variants"]] == ["orig", "root-8"]  # Orig added as the baseline
-    assert result["setting"] == {"device": "cpu", "batch": 2, "implementation": "bmm", "dtype": "fp32",
-                                 "layout": "nchw", "fold_bn": True, "compile": False, "warmup": 1, "rounds": 3}  # fmt: skip
+    assert result["setting"] == {
+        "device": "cpu",
+        "batch": 2,
+        "implementation": "bmm",
+        "dtype": "fp32",
+        "layout": "nchw",
+        "fold_bn": True,
+        "compile": False,
+        "warmup": 1,
+        "rounds": 3,
+    }
     for key in ("device", "name", "threads", "torch"):
         assert key in result["environment"]
     root8 = result["variants"][1]
@@ -116,16 +146,33 @@ def test_timing_on_cuda_without_a_gpu_says_so():
 
 
 def test_several_implementations_and_layouts_write_one_file_each(tmp_path, capsys):
-    argv = ["time", "--model", "nin", "--variants", "root-2", "--batch", "1", "--rounds", "1", "--warmup", "0",
-            "--implementation", "native,loop", "--layout", "nchw,channels_last", "--out-dir", str(tmp_path)]  # fmt: skip
+    argv = [
+        "time",
+        "--model",
+        "nin",
+        "--variants",
+        "root-2",
+        "--batch",
+        "1",
+        "--rounds",
+        "1",
+        "--warmup",
+        "0",
+        "--implementation",
+        "native,loop",
+        "--layout",
+        "nchw,channels_last",
+        "--out-dir",
+        str(tmp_path),
+    ]
     assert main(argv) == 0
     names = sorted(path.name for path in tmp_path.iterdir())
-    assert names == [f"nin-{i}-{l}-fp32.json" for i in ("loop", "native") for l in ("channels_last", "nchw")]
+    assert names == [f"nin-{i}-{layout}-fp32.json" for i in ("loop", "native") for layout in ("channels_last", "nchw")]
     assert json.loads((tmp_path / "nin-loop-nchw-fp32.json").read_text())["setting"]["implementation"] == "loop"
     assert capsys.readouterr().out.count("speed-up") == 8  # two variants in each of four settings
     table = timing.results_table(tmp_path)
     assert len(table) == 8 and set(table["setting"]) == {
-        f"{i} {l} fp32" for i in ("native", "loop") for l in ("nchw", "channels_last")
+        f"{i} {layout} fp32" for i in ("native", "loop") for layout in ("nchw", "channels_last")
     }
     with pytest.raises(timing.TimingError, match="no timing results under"):
         timing.results_table(tmp_path / "nothing")
@@ -156,14 +203,33 @@ def test_a_setting_that_fails_costs_only_itself(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(timing, "_prepare", failing)
     monkeypatch.setattr(timing, "MIN_SAMPLE_SECONDS", 0)  # one forward pass a sample
-    argv = ["time", "--model", "nin", "--variants", "root-2", "--batch", "1", "--rounds", "3", "--warmup", "0",
-            "--implementation", "loop,native,bmm", "--layout", "nchw", "--out-dir", str(tmp_path)]  # fmt: skip
+    argv = [
+        "time",
+        "--model",
+        "nin",
+        "--variants",
+        "root-2",
+        "--batch",
+        "1",
+        "--rounds",
+        "3",
+        "--warmup",
+        "0",
+        "--implementation",
+        "loop,native,bmm",
+        "--layout",
+        "nchw",
+        "--out-dir",
+        str(tmp_path),
+    ]
     assert main(argv) == 2
     assert [path.name for path in tmp_path.iterdir()] == ["nin-native-nchw-fp32.json"]
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("roots:")]  # not progress bars
-    assert err == ["roots: nin loop nchw fp32 failed: RuntimeError: out of resources: shared memory",
-                   "roots: nin bmm nchw fp32 failed: RuntimeError: illegal memory access",
-                   "roots: error: 2 of 3 settings of nin failed (loop nchw, bmm nchw); the others were measured"]  # fmt: skip
+    assert err == [
+        "roots: nin loop nchw fp32 failed: RuntimeError: out of resources: shared memory",
+        "roots: nin bmm nchw fp32 failed: RuntimeError: illegal memory access",
+        "roots: error: 2 of 3 settings of nin failed (loop nchw, bmm nchw); the others were measured",
+    ]
 
 
 def test_each_setting_gets_its_own_copy_of_a_network_even_unfolded():
@@ -180,8 +246,11 @@ def test_settings_timed_together_take_turns_in_the_same_rounds(monkeypatch):
     """Which implementation is fastest is then as safe from a drifting machine as a speed-up is."""
     turns = []
     interleaved = timing._interleaved
-    monkeypatch.setattr(timing, "_interleaved", lambda keys, *args, **kwargs: (turns.append(list(keys)),
-                                                                                interleaved(keys, *args, **kwargs)))  # fmt: skip
+    monkeypatch.setattr(
+        timing,
+        "_interleaved",
+        lambda keys, *args, **kwargs: (turns.append(list(keys)), interleaved(keys, *args, **kwargs)),
+    )
     settings = [timing.Setting(batch=1, implementation=name, warmup=0, rounds=2) for name in ("native", "loop")]
     results = timing.measure_settings("nin", ["root-2"], settings)
     assert turns == [[(0, "orig"), (0, "root-2"), (1, "orig"), (1, "root-2")]]
@@ -192,13 +261,29 @@ def test_settings_timed_together_take_turns_in_the_same_rounds(monkeypatch):
 
 
 def test_per_layer_breakdown_explains_where_the_time_goes(tmp_path, capsys):
-    argv = ["time", "--model", "nin", "--variants", "root-8", "--batch", "2", "--rounds", "2", "--warmup", "1",
-            "--layers", "--out-dir", str(tmp_path)]  # fmt: skip
+    argv = [
+        "time",
+        "--model",
+        "nin",
+        "--variants",
+        "root-8",
+        "--batch",
+        "2",
+        "--rounds",
+        "2",
+        "--warmup",
+        "1",
+        "--layers",
+        "--out-dir",
+        str(tmp_path),
+    ]
     assert main(argv) == 0
     layers = timing.layers_table(tmp_path)
     assert sorted(path.name for path in tmp_path.glob("*.csv")) == ["nin-layers-native-channels_last-fp32.csv"]
     assert set(layers["variant"]) == {"orig", "root-8"} and "other" in set(layers["layer"])
-    assert (layers.loc[layers["layer"] != "other", "tflop_per_s"] > 0).all() and layers["roofline_ms"].isna().all()  # no CPU peaks
+    assert (layers.loc[layers["layer"] != "other", "tflop_per_s"] > 0).all() and layers[
+        "roofline_ms"
+    ].isna().all()  # no CPU peaks
     conv2a = hand_counts.conv(16, 5, 96, 192)  # 16x16 outputs, 5x5 kernels, 96 -> 192 channels
     assert layers.loc[layers["layer"] == "conv2a", "flops"].tolist() == [conv2a, conv2a // 8]
     explained = timing.where_time_goes(layers).set_index("variant")
@@ -210,8 +295,9 @@ def test_per_layer_breakdown_explains_where_the_time_goes(tmp_path, capsys):
 
 def test_the_roofline_of_a_layer_is_its_arithmetic_or_its_bytes_at_the_cards_peaks():
     # conv2a of NiN root-8 on an H200 in bf16: 16x16x5x5x12x192 multiply-adds, 96x16x16 values in, 192x16x16 out
-    layer = next(layer for layer in counting.count_layers(models.build("nin", "root-8"), (3, 32, 32))
-                 if layer.name == "conv2a.0")  # fmt: skip
+    layer = next(
+        layer for layer in counting.count_layers(models.build("nin", "root-8"), (3, 32, 32)) if layer.name == "conv2a.0"
+    )
     found = timing.roofline(layer, batch=1024, dtype="bf16", device_name="NVIDIA H200")
     moved = 2 * (96 * 16 * 16 + 192 * 16 * 16 + 192 * 12 * 25 / 1024)
     assert found["bytes"] == pytest.approx(moved)

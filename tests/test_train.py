@@ -1,5 +1,6 @@
 """The trainer on CPU at tiny scale: it learns, resumes exactly, runs under torchrun, fails clearly."""
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -16,15 +17,18 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-
-from roots import loaders, provenance, runs, train
-from roots.cli import main, parse_args
-from roots.data import DataError
-from roots.device import DeviceError
 from tiny import write_tiny_cifar
 
+from roots import device as devices
+from roots import provenance
+from roots.cli import main, parse_args
+from roots.device import DeviceError
+from roots.train import loaders, loop, runs
+from roots.train import recipe as recipes
+from roots.train.data import DataError
+
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
-TINY = train.Recipe(epochs=3, batch_size=40, lr=0.05, warmup=0.3, workers=0)
+TINY = recipes.Recipe(epochs=3, batch_size=40, lr=0.05, warmup=0.3, workers=0)
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +37,17 @@ def tiny_cifar(tmp_path_factory):
 
 
 def _run(tiny_cifar, out, **changes):
-    return train.Run(model="nin", variant="root-4", data=str(tiny_cifar), out=str(out), device="cpu", **changes)
+    return loop.Run(model="nin", variant="root-4", data=str(tiny_cifar), out=str(out), device="cpu", **changes)
 
 
 def test_tiny_run_learns_and_writes_its_metrics_and_weights(tiny_cifar, tmp_path):
-    metrics = train.train(_run(tiny_cifar, tmp_path / "run"), TINY)
+    metrics = loop.train(_run(tiny_cifar, tmp_path / "run"), TINY)
     losses = [epoch["train_loss"] for epoch in metrics["history"]]
     assert losses[-1] < losses[0]
     assert metrics["test_accuracy"] > 0.3  # chance is 0.1
     assert metrics["test_accuracy"] <= metrics["test_top5_accuracy"] <= 1
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert set(written) == set(train.RunMetrics.__annotations__)  # the one schema runs.table reads
+    assert set(written) == set(loop.RunMetrics.__annotations__)  # the one schema runs.table reads
     assert set(runs.TABLE_KEYS) <= set(written)
     assert written["data"]["name"] == "tiny" and written["device"]["torch"] == torch.__version__
     assert written["images_per_second"] > 0 and written["epochs"] == 3
@@ -51,19 +55,61 @@ def test_tiny_run_learns_and_writes_its_metrics_and_weights(tiny_cifar, tmp_path
     assert set(torch.load(tmp_path / "run" / "model.pt")) >= {"conv1a.0.weight", "conv3c.1.running_mean"}
 
 
-def _train_command(tiny_cifar, out):
-    return [sys.executable, "-m", "roots", "train", "--model", "nin", "--variant", "root-4", "--data", str(tiny_cifar),
-            "--out", str(out), "--device", "cpu", "--epochs", "8", "--batch-size", "40", "--lr", "0.05",
-            "--warmup", "0.3", "--workers", "0"]  # fmt: skip
+def _train_command(tiny_cifar, out, precision):
+    # the CPU recipe's options (label smoothing, an EMA, linear decay): what the campaign resumes across sessions
+    return [
+        sys.executable,
+        "-m",
+        "roots",
+        "train",
+        "--model",
+        "nin",
+        "--variant",
+        "root-4",
+        "--data",
+        str(tiny_cifar),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--epochs",
+        "8",
+        "--batch-size",
+        "40",
+        "--lr",
+        "0.05",
+        "--warmup",
+        "0.3",
+        "--workers",
+        "0",
+        "--precision",
+        precision,
+        "--label-smoothing",
+        "0.1",
+        "--ema",
+        "0.9",
+        "--anneal",
+        "linear",
+    ]
 
 
-def test_a_run_killed_with_sigkill_and_resumed_ends_like_an_uninterrupted_one(tiny_cifar, tmp_path):
+NATIVE_BF16 = pytest.mark.skipif(not devices.cpu_has_native_bf16(), reason="this CPU has no native bf16")
+
+
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=NATIVE_BF16)])
+def test_a_run_killed_with_sigkill_and_resumed_ends_like_an_uninterrupted_one(tiny_cifar, tmp_path, precision):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}  # the same arithmetic in every process
-    straight = subprocess.run(_train_command(tiny_cifar, tmp_path / "straight"), env=env, capture_output=True, timeout=300)
+    straight = subprocess.run(
+        _train_command(tiny_cifar, tmp_path / "straight", precision), env=env, capture_output=True, timeout=300
+    )
     assert straight.returncode == 0, straight.stderr[-2000:]
 
-    killed = subprocess.Popen(_train_command(tiny_cifar, tmp_path / "resumed"), env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    killed = subprocess.Popen(
+        _train_command(tiny_cifar, tmp_path / "resumed", precision),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoint = tmp_path / "resumed" / "checkpoint.pt"
     started = time.monotonic()
     while not checkpoint.is_file():  # the first epoch is done: kill it in the middle of the next ones
@@ -72,23 +118,66 @@ def test_a_run_killed_with_sigkill_and_resumed_ends_like_an_uninterrupted_one(ti
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
     epoch = torch.load(checkpoint, weights_only=False)["epoch"]
-    assert killed.returncode == -signal.SIGKILL and 1 <= epoch < 8 and not (tmp_path / "resumed" / "metrics.json").exists()
-    resumed = subprocess.run(_train_command(tiny_cifar, tmp_path / "resumed"), env=env, capture_output=True, text=True,
-                             timeout=300)  # fmt: skip
+    assert (
+        killed.returncode == -signal.SIGKILL and 1 <= epoch < 8 and not (tmp_path / "resumed" / "metrics.json").exists()
+    )
+    resumed = subprocess.run(
+        _train_command(tiny_cifar, tmp_path / "resumed", precision),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert f"resuming {tmp_path / 'resumed'} after epoch {epoch} of 8" in resumed.stdout
 
-    runs_ = [json.loads((tmp_path / name / "metrics.json").read_text())["history"] for name in ("straight", "resumed")]
+    metrics = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("straight", "resumed")]
+    assert [run["precision"] for run in metrics] == [precision, precision]
+    runs_ = [run["history"] for run in metrics]
     for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_top5_accuracy", "lr"):
         assert [epoch[key] for epoch in runs_[1]] == [epoch[key] for epoch in runs_[0]], key
+    assert runs_[1][-1]["raw_test_accuracy"] == runs_[0][-1]["raw_test_accuracy"]  # the EMA's and the last weights'
+    assert [epoch["lr"] for epoch in runs_[0]][-1] > 0  # linear decay: the last step's rate, not one past the end
     weights = [torch.load(tmp_path / name / "model.pt") for name in ("straight", "resumed")]
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
 
 
+def test_precision_auto_is_bf16_where_the_cpu_computes_it_natively(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for avx512_bf16, amx, expected in ((True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+        assert devices.auto_precision(cpu) == expected and devices.auto_precision(cuda) == "bf16"
+        assert devices.describe(cpu)["native_bf16"] == (expected == "bf16")
+
+
+def test_the_weight_average_warms_up_before_it_decays_at_its_rate():
+    update = loop._ema_update(0.99)
+    averaged, current = [torch.zeros(3)], [torch.ones(3)]
+    update(averaged, current, torch.tensor(0))  # first update: decay (1 + 0) / (10 + 0) = 0.1
+    assert torch.allclose(averaged[0], torch.full((3,), 0.9))
+    averaged = [torch.zeros(3)]
+    update(averaged, current, torch.tensor(10_000))  # late: the recipe's decay
+    assert torch.allclose(averaged[0], torch.full((3,), 0.01))
+    counters = [torch.tensor([3])]
+    update(counters, [torch.tensor([7])], torch.tensor(5))  # BatchNorm's step counter: the latest
+    assert counters[0].item() == 7
+
+
+def test_a_run_with_an_ema_saves_and_scores_the_average(tiny_cifar, tmp_path):
+    plain = loop.train(_run(tiny_cifar, tmp_path / "plain"), replace(TINY, epochs=2))
+    averaged = loop.train(_run(tiny_cifar, tmp_path / "ema"), replace(TINY, epochs=2, ema=0.9))
+    assert "raw_test_accuracy" not in plain["history"][-1]
+    assert averaged["history"][-1]["raw_test_accuracy"] == plain["test_accuracy"]  # the same last weights
+    assert "raw_test_accuracy" not in averaged["history"][0]  # scored once, at the end
+    saved = [torch.load(tmp_path / name / "model.pt") for name in ("plain", "ema")]
+    assert not torch.equal(saved[0]["conv1a.0.weight"], saved[1]["conv1a.0.weight"])
+
+
 def test_a_checkpoint_of_other_settings_is_not_resumed(tiny_cifar, tmp_path, capsys):
     run = _run(tiny_cifar, tmp_path / "run")
-    train.train(run, replace(TINY, epochs=1))
+    loop.train(run, replace(TINY, epochs=1))
     torch.save({"identity": "something else"}, tmp_path / "run" / "checkpoint.pt")
-    assert train.train(run, replace(TINY, epochs=1))["epochs"] == 1
+    assert loop.train(run, replace(TINY, epochs=1))["epochs"] == 1
     assert "belongs to other settings; starting afresh" in capsys.readouterr().out
 
 
@@ -101,8 +190,13 @@ def test_cifar_augmentation_crops_the_zero_padded_image_and_mirrors(tiny_cifar):
     assert torch.equal(labels, data.train_labels[order])
     mirrored = 0
     for crop, source in zip(images, padded):
-        windows = {(dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (False, True)
-                   if torch.equal(crop, (source.flip(2) if flip else source)[:, dy:dy + 16, dx:dx + 16])}  # fmt: skip
+        windows = {
+            (dy, dx, flip)
+            for dy in range(9)
+            for dx in range(9)
+            for flip in (False, True)
+            if torch.equal(crop, (source.flip(2) if flip else source)[:, dy : dy + 16, dx : dx + 16])
+        }
         assert windows, "every training image is a window of its padded original"
         mirrored += all(flip for _, _, flip in windows)
     assert 0 < mirrored < len(images)
@@ -116,9 +210,33 @@ def test_epochs_are_shared_out_without_overlap_among_processes():
 
 def test_two_processes_train_with_torchrun_on_cpu(tiny_cifar, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "roots",
-               "train", "--model", "nin", "--variant", "root-4", "--data", str(tiny_cifar), "--out", str(tmp_path),
-               "--device", "cpu", "--epochs", "2", "--batch-size", "40", "--workers", "0"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "roots",
+        "train",
+        "--model",
+        "nin",
+        "--variant",
+        "root-4",
+        "--data",
+        str(tiny_cifar),
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "40",
+        "--workers",
+        "0",
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert finished.returncode == 0, finished.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -141,15 +259,35 @@ def test_imagefolder_path_trains_end_to_end(tmp_path):
     first, second = (torch.cat([batch for batch, _ in data.test_batches()]) for _ in range(2))
     assert torch.equal(first, second)  # centre crops: evaluation is deterministic
     # the README's ILSVRC command: the recipe of params.yaml, shrunk on the command line
-    argv = ["train", "--model", "resnet50", "--variant", "root-64", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
-            "--device", "cpu", "--recipe", f"{PARAMS}:recipes.imagenet", "--epochs", "1", "--batch-size", "4",
-            "--workers", "0"]  # fmt: skip
+    argv = [
+        "train",
+        "--model",
+        "resnet50",
+        "--variant",
+        "root-64",
+        "--data",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "run"),
+        "--device",
+        "cpu",
+        "--recipe",
+        f"{PARAMS}:recipes.imagenet",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--workers",
+        "0",
+    ]
     assert main(argv) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["data"]["name"] == "imagefolder" and metrics["test_images"] == 4 and metrics["epochs"] == 1
     assert metrics["test_top5_accuracy"] == 1.0  # two classes: top-5 holds every one
     imagenet = yaml.safe_load(PARAMS.read_text())["recipes"]["imagenet"]
-    assert metrics["recipe"] == {**imagenet, "epochs": 1, "batch_size": 4, "workers": 0}
+    assert metrics["recipe"] == dataclasses.asdict(
+        recipes.Recipe(**{**imagenet, "epochs": 1, "batch_size": 4, "workers": 0})
+    )
     assert metrics["recipe_name"] == "imagenet+changes"  # the command line changed three of its values
 
 
@@ -157,30 +295,43 @@ def test_a_recipe_section_sets_defaults_and_the_command_line_wins(tmp_path):
     (tmp_path / "recipes.yaml").write_text("recipes:\n  fast: {epochs: 7, lr: 0.3, nesterov: false}\n")
     spec = f"{tmp_path}/recipes.yaml:recipes.fast"
     args = parse_args(["train", "--recipe", spec, "--lr", "0.01"])
-    assert (args.epochs, args.lr, args.nesterov, args.batch_size) == (7, 0.01, False, train.Recipe.batch_size)
-    assert train.recipe_name(spec, train.Recipe(epochs=7, lr=0.3, nesterov=False)) == "fast"
-    assert train.recipe_name(spec, train.Recipe(epochs=7, lr=0.01, nesterov=False)) == "fast+changes"
-    assert train.recipe_name(None, train.Recipe()) is None
+    assert (args.epochs, args.lr, args.nesterov, args.batch_size) == (7, 0.01, False, recipes.Recipe.batch_size)
+    assert recipes.recipe_name(spec, recipes.Recipe(epochs=7, lr=0.3, nesterov=False)) == "fast"
+    assert recipes.recipe_name(spec, recipes.Recipe(epochs=7, lr=0.01, nesterov=False)) == "fast+changes"
+    assert recipes.recipe_name(None, recipes.Recipe()) is None
 
 
 def test_every_recipe_in_params_yaml_is_a_valid_recipe():
     for name, values in yaml.safe_load(PARAMS.read_text())["recipes"].items():
-        assert train.Recipe(**values), name
+        assert recipes.Recipe(**values), name
 
 
 @pytest.mark.parametrize(
     ("content", "spec", "message"),
-    [("fast: {epochs: 7}", "recipes.yaml", "--recipe takes FILE:SECTION"),
-     ("fast: {epochs: 7}", "missing.yaml:fast", "no file"),
-     ("fast: {epochs: 7}", "recipes.yaml:slow", "has no section 'slow'"),
-     ("fast: {epochs: 7}", "recipes.yaml:fast.epochs", "has no section 'fast.epochs'"),
-     ("fast: {epochs: 7, learning_rate: 1}", "recipes.yaml:fast", "unknown keys learning_rate; a recipe has: batch_size"),
-     ("fast: {epochs: 7", "recipes.yaml:fast", "recipes.yaml is not valid YAML (line 2, column 1)"),
-     ("fast: {epochs: 1.5}", "recipes.yaml:fast", "recipe value epochs=1.5 is not allowed: epochs must be an integer"),
-     ("fast: {epochs: [1, 2]}", "recipes.yaml:fast", "recipe value epochs=[1, 2] is not allowed"),
-     ("fast: {nesterov: maybe}", "recipes.yaml:fast", "recipe value nesterov='maybe' is not allowed: nesterov must be "
-                                                      "true or false")],
-)  # fmt: skip
+    [
+        ("fast: {epochs: 7}", "recipes.yaml", "--recipe takes FILE:SECTION"),
+        ("fast: {epochs: 7}", "missing.yaml:fast", "no file"),
+        ("fast: {epochs: 7}", "recipes.yaml:slow", "has no section 'slow'"),
+        ("fast: {epochs: 7}", "recipes.yaml:fast.epochs", "has no section 'fast.epochs'"),
+        (
+            "fast: {epochs: 7, learning_rate: 1}",
+            "recipes.yaml:fast",
+            "unknown keys learning_rate; a recipe has: anneal, batch_size",
+        ),
+        ("fast: {epochs: 7", "recipes.yaml:fast", "recipes.yaml is not valid YAML (line 2, column 1)"),
+        (
+            "fast: {epochs: 1.5}",
+            "recipes.yaml:fast",
+            "recipe value epochs=1.5 is not allowed: epochs must be an integer",
+        ),
+        ("fast: {epochs: [1, 2]}", "recipes.yaml:fast", "recipe value epochs=[1, 2] is not allowed"),
+        (
+            "fast: {nesterov: maybe}",
+            "recipes.yaml:fast",
+            "recipe value nesterov='maybe' is not allowed: nesterov must be true or false",
+        ),
+    ],
+)
 def test_a_bad_recipe_gives_one_clear_line(tmp_path, capsys, monkeypatch, content, spec, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "recipes.yaml").write_text(content + "\n")
@@ -193,8 +344,10 @@ def test_a_bad_recipe_gives_one_clear_line(tmp_path, capsys, monkeypatch, conten
 def test_a_proxy_trains_on_cifar_images(tmp_path):
     """The CIFAR-10 proxy of GoogLeNet: 32x32 stem, side heads in the loss, 10 classes."""
     data = write_tiny_cifar(tmp_path / "cifar10", size=32)
-    metrics = train.train(train.Run(model="googlenet-cifar", variant="root-16", data=str(data),
-                                    out=str(tmp_path / "run"), device="cpu"), replace(TINY, epochs=1))  # fmt: skip
+    metrics = loop.train(
+        loop.Run(model="googlenet-cifar", variant="root-16", data=str(data), out=str(tmp_path / "run"), device="cpu"),
+        replace(TINY, epochs=1),
+    )
     assert metrics["model"] == "googlenet-cifar" and metrics["groups"]["inc3_5x5"] == 8
     assert runs.model(tmp_path / "run")(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 
@@ -238,11 +391,11 @@ def test_an_imagefolder_without_train_and_val_is_refused(tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_asking_for_cuda_without_a_gpu_says_so():
     with pytest.raises(DeviceError, match="torch sees no GPU"):
-        train.train(train.Run(device="cuda"))
+        loop.train(loop.Run(device="cuda"))
 
 
 def test_a_finished_run_reads_back_as_a_table_row_and_a_model(tiny_cifar, tmp_path):
-    train.train(_run(tiny_cifar, tmp_path / "root-4-s0"), replace(TINY, epochs=1))
+    loop.train(_run(tiny_cifar, tmp_path / "root-4-s0"), replace(TINY, epochs=1))
     row = runs.table(tmp_path).iloc[0]
     assert (row["run"], row["variant"], row["epochs"], row["data"]) == ("root-4-s0", "root-4", 1, "tiny")
     network = runs.model(tmp_path / "root-4-s0")
@@ -254,8 +407,9 @@ def test_a_finished_run_reads_back_as_a_table_row_and_a_model(tiny_cifar, tmp_pa
 
 def test_a_run_is_marked_uncommitted_only_when_the_package_differs_from_its_commit(tmp_path, tmp_path_factory):
     def git(*args):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True, capture_output=True
+        )
 
     (tmp_path / "roots").mkdir()
     (tmp_path / "roots" / "train.py").write_text("code\n")
@@ -280,7 +434,7 @@ def test_a_run_is_marked_uncommitted_only_when_the_package_differs_from_its_comm
 def test_a_second_trainer_on_the_same_folder_is_refused(tiny_cifar, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
-    with open(out / train.LOCK, "a+") as held:
+    with open(out / loop.LOCK, "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running trainer holds it
         assert main(["train", "--data", str(tiny_cifar), "--out", str(out), "--device", "cpu", "--epochs", "1"]) == 2
     assert "is being trained by another process" in capsys.readouterr().err

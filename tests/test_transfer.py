@@ -7,21 +7,36 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 import yaml
-
-from roots import sweep, transfer
 from tiny import TIMING_ENTRY, TINY_RECIPE, dvc, git, make_checkout
+
+from roots.pipeline import sweep, transfer
+
 CAMPAIGN = {
-    "first": {"about": "a tiny run", "model": "nin", "recipe": "tiny", "images_per_second": 100,
-              "runs": [{"seeds": [0], "variants": ["orig"]}]},
-    "timing": {"about": "tiny timings", "timing": "tiny", "models": ["nin", "resnet50", "googlenet"],
-               "entry": TIMING_ENTRY, "minutes": 1},
-    "second": {"about": "a run whose recipe will change", "model": "nin", "recipe": "other", "images_per_second": 100,
-               "runs": [{"seeds": [0], "variants": ["root-4"]}]},
-}  # fmt: skip
+    "first": {
+        "about": "a tiny run",
+        "model": "nin",
+        "recipe": "tiny",
+        "images_per_second": 100,
+        "runs": [{"seeds": [0], "variants": ["orig"]}],
+    },
+    "timing": {
+        "about": "tiny timings",
+        "timing": "tiny",
+        "models": ["nin", "resnet50", "googlenet"],
+        "entry": TIMING_ENTRY,
+        "minutes": 1,
+    },
+    "second": {
+        "about": "a run whose recipe will change",
+        "model": "nin",
+        "recipe": "other",
+        "images_per_second": 100,
+        "runs": [{"seeds": [0], "variants": ["root-4"]}],
+    },
+}
 
 
 def _roots(repo, *args, check=True):
@@ -33,8 +48,11 @@ def _roots(repo, *args, check=True):
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory):
     """A scratch checkout whose campaign ran (CPU, tiny data) and packed its results into out/."""
-    repo = make_checkout(tmp_path_factory.mktemp("checkout"), campaign=CAMPAIGN,
-                         recipes={"tiny": dict(TINY_RECIPE), "other": dict(TINY_RECIPE)})  # fmt: skip
+    repo = make_checkout(
+        tmp_path_factory.mktemp("checkout"),
+        campaign=CAMPAIGN,
+        recipes={"tiny": dict(TINY_RECIPE), "other": dict(TINY_RECIPE)},
+    )
     work = repo / "scratch" / "gpu"
     shutil.copytree(repo / "data", work / "data")  # `roots campaign` prepares it from an archive where it is missing
     out = _roots(repo, "campaign", "--device", "cpu", "--minutes", "10", "--parallel", "2", "--out", "out").stdout
@@ -48,8 +66,12 @@ def test_the_campaign_works_down_its_queue_and_packs_what_it_made(checkout):
     archives = sorted((repo / "out").glob("*.tar.gz"))
     assert archives and all(path.stat().st_size <= 16 * transfer.MIB for path in archives)
     names = {member for path in archives for member in tarfile.open(path).getnames()}
-    assert {"results/runs/nin/orig-s0/metrics.json", "results/runs/nin/orig-s0/model.pt",
-            "results/timing/tiny/nin-native-channels_last-fp32.json", "logs/orig-s0.log"} <= names  # fmt: skip
+    assert {
+        "results/runs/nin/orig-s0/metrics.json",
+        "results/runs/nin/orig-s0/model.pt",
+        "results/timing/tiny/nin-native-channels_last-fp32.json",
+        "logs/orig-s0.log",
+    } <= names
     again = _roots(repo, "pack", "--root", "scratch/gpu", "--out", "out-again").stdout
     assert again.startswith("packed 0 files")  # what was sent is not sent twice
 
@@ -64,8 +86,10 @@ def test_import_takes_matching_results_refuses_the_rest_and_records_them_in_dvc(
     assert done.returncode == 2
     assert "imported results/runs/nin/orig-s0: 100.00% top-1, recipe tiny" in done.stdout
     assert "imported results/timing/tiny" in done.stdout
-    assert ("roots: refused results/runs/nin/root-4-s0: its recipe differs from params.yaml's recipes.other: "
-            "epochs 3 (params.yaml: 4)") in done.stderr  # fmt: skip
+    assert (
+        "roots: refused results/runs/nin/root-4-s0: its recipe differs from params.yaml's recipes.other: "
+        "epochs 3 (params.yaml: 4)"
+    ) in done.stderr
     content = yaml.safe_load(params.read_text())
     assert content["nin_runs"] == {"orig-s0": {"variant": "orig", "seed": 0, "recipe": "tiny"}}
     assert content["timing_devices"] == {"tiny": TIMING_ENTRY}
@@ -77,8 +101,12 @@ def test_import_takes_matching_results_refuses_the_rest_and_records_them_in_dvc(
 
     stage_cmd = next(stage.cmd for stage in Repo(str(repo)).index.stages if stage.name == "timing@tiny")
     jobs = sweep.load_plan(params, "timing")
-    assert stage_cmd == 'python -m roots stage --outputs results/timing/tiny -- "' + " && ".join(
-        f"python -m roots time {' '.join(job.arguments())} --out-dir results/timing/tiny" for job in jobs) + '"'  # fmt: skip
+    assert (
+        stage_cmd
+        == 'python -m roots stage --outputs results/timing/tiny -- "'
+        + " && ".join(f"python -m roots time {' '.join(job.arguments())} --out-dir results/timing/tiny" for job in jobs)
+        + '"'
+    )
 
 
 def test_import_refuses_results_of_code_that_has_changed_since(checkout, tmp_path):
@@ -86,11 +114,13 @@ def test_import_refuses_results_of_code_that_has_changed_since(checkout, tmp_pat
     copy = tmp_path / "copy"
     git(tmp_path, "clone", "-q", str(repo), str(copy))
     shutil.copytree(repo / "data", copy / "data")
-    (copy / "roots" / "loaders.py").write_text((copy / "roots" / "loaders.py").read_text() + "\n# changed\n")
+    (copy / "roots" / "train" / "loaders.py").write_text(
+        (copy / "roots" / "train" / "loaders.py").read_text() + "\n# changed\n"
+    )
     git(copy, "commit", "-qam", "change the data loader")
     done = _roots(copy, "import", "--no-commit", *sorted(map(str, (repo / "out").glob("*.tar.gz"))), check=False)
     assert "refused results/runs/nin/orig-s0: it ran commit" in done.stderr
-    assert "this checkout's roots/loaders.py differ from it" in done.stderr
+    assert "this checkout's roots/train/loaders.py differ from it" in done.stderr
     assert "refused results/timing/tiny" not in done.stderr  # timing does not depend on the loader
 
 
@@ -106,11 +136,15 @@ def test_import_takes_the_timings_that_came_back_whole_and_says_what_is_left_out
     (back / "results/timing/tiny/resnet50-native-channels_last-fp32.json").unlink()
     done = _roots(copy, "import", "--no-commit", str(back), check=False)
     assert done.returncode == 2 and "imported results/timing/tiny: 3 files" in done.stdout
-    assert ("roots: left out of results/timing/tiny: resnet50 native: not all their files came back "
-            "(a `roots time` that failed or was stopped; its log says why)") in done.stderr  # fmt: skip
+    assert (
+        "roots: left out of results/timing/tiny: resnet50 native: not all their files came back "
+        "(a `roots time` that failed or was stopped; its log says why)"
+    ) in done.stderr
     assert sorted(path.name for path in (copy / "results/timing/tiny").iterdir()) == [
-        "googlenet-native-channels_last-fp32.json", "nin-layers-native-channels_last-fp32.csv",
-        "nin-native-channels_last-fp32.json"]  # fmt: skip
+        "googlenet-native-channels_last-fp32.json",
+        "nin-layers-native-channels_last-fp32.csv",
+        "nin-native-channels_last-fp32.json",
+    ]
     (back / "results/timing/tiny/nin-layers-native-channels_last-fp32.csv").unlink()
     (back / "results/timing/tiny/googlenet-native-channels_last-fp32.json").unlink()
     done = _roots(copy, "import", "--no-commit", str(back), check=False)
@@ -130,7 +164,11 @@ def test_packing_splits_files_at_the_size_limit_and_unpacking_joins_them(tmp_pat
     assert all(path.stat().st_size <= transfer.MIB for path in report.archives)
     assert "metrics.json" in tarfile.open(report.archives[0]).getnames()[0]  # results first
     unpacked = transfer.unpack(report.archives, tmp_path / "back")
-    assert unpacked == ["logs/orig-s0.log", "results/runs/nin/orig-s0/metrics.json", "results/runs/nin/orig-s0/model.pt"]
+    assert unpacked == [
+        "logs/orig-s0.log",
+        "results/runs/nin/orig-s0/metrics.json",
+        "results/runs/nin/orig-s0/model.pt",
+    ]
     for relative in unpacked:
         assert (tmp_path / "back" / relative).read_bytes() == (root / relative).read_bytes()
     with pytest.raises(transfer.TransferError, match="model.pt: piece 2 of 4 is in none of the archives given"):

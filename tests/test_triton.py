@@ -15,17 +15,27 @@ import torch.nn.functional as F
 
 pytest.importorskip("triton")
 
-from roots import implementations, models, timing, triton_conv  # noqa: E402
+from roots.bench import timing  # noqa: E402
+from roots.nn import implementations, models, triton_conv
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available() and not triton_conv.INTERPRETED,
-                                reason="no GPU, and Triton was imported before TRITON_INTERPRET=1 was set")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available() and not triton_conv.INTERPRETED,
+    reason="no GPU, and Triton was imported before TRITON_INTERPRET=1 was set",
+)
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # (in, out, kernel, stride, groups): NiN's conv2a (5x5) and conv3a (3x3); ResNet's 3x3 with stride 1
 # and, as in ResNet-200's first blocks, 2, down to 2 channels a group (root-64's res2); GoogLeNet's
 # 3x3 and 5x5; a grouped 1x1 (a schedule of one's own, e.g. res5_1x1=4)
-KINDS = [(16, 24, 5, 1, 8), (24, 24, 3, 1, 4), (64, 64, 3, 1, 32), (32, 32, 3, 2, 4), (24, 48, 3, 1, 2),
-         (8, 16, 5, 1, 4), (32, 64, 1, 1, 4)]  # fmt: skip
+KINDS = [
+    (16, 24, 5, 1, 8),
+    (24, 24, 3, 1, 4),
+    (64, 64, 3, 1, 32),
+    (32, 32, 3, 2, 4),
+    (24, 48, 3, 1, 2),
+    (8, 16, 5, 1, 4),
+    (32, 64, 1, 1, 4),
+]
 
 
 @pytest.mark.parametrize("relu", [False, True])
@@ -45,8 +55,12 @@ def test_the_kernel_computes_pytorchs_grouped_convolution(c_in, c_out, kernel, s
 # (in, first's filters, second's, third's, kernel, groups, stride, ReLU after the third): NiN's
 # mlpconv1 (3 input channels, dense 5x5), a root mlpconv2 (grouped 5x5), mlpconv3 (3x3, the
 # classifier's 10 filters and no ReLU), and a strided one (the kernel takes any stride)
-MLPCONV_KINDS = [(3, 24, 20, 12, 5, 1, 1, True), (16, 24, 24, 24, 5, 8, 1, True), (24, 24, 24, 10, 3, 4, 1, False),
-                 (8, 16, 16, 8, 3, 2, 2, True)]  # fmt: skip
+MLPCONV_KINDS = [
+    (3, 24, 20, 12, 5, 1, 1, True),
+    (16, 24, 24, 24, 5, 8, 1, True),
+    (24, 24, 24, 10, 3, 4, 1, False),
+    (8, 16, 16, 8, 3, 2, 2, True),
+]
 
 
 @pytest.mark.parametrize(("c_in", "c1", "c2", "c3", "kernel", "groups", "stride", "relu_last"), MLPCONV_KINDS)
@@ -77,7 +91,9 @@ def test_the_fused_implementation_puts_each_nin_block_in_one_kernel_and_computes
     assert isinstance(fused.conv1b[0], torch.nn.Identity) and isinstance(network.conv1b[0], torch.nn.Conv2d)
     x = torch.randn(1, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        torch.testing.assert_close(fused.to(DEVICE)(x.to(DEVICE)), network.to(DEVICE)(x.to(DEVICE)), rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(
+            fused.to(DEVICE)(x.to(DEVICE)), network.to(DEVICE)(x.to(DEVICE)), rtol=1e-3, atol=1e-3
+        )
 
 
 def test_a_network_without_mlpconv_blocks_is_fused_as_triton_computes_it():
@@ -111,16 +127,36 @@ def test_without_a_folded_batchnorm_the_relu_stays_where_it_is():
 
 
 def test_the_triton_implementation_is_timed_like_the_others(tmp_path):
-    result = timing.measure("nin", ["root-8"], timing.Setting(device=DEVICE, batch=1, implementation="triton",
-                                                              warmup=0, rounds=1))  # fmt: skip
+    result = timing.measure(
+        "nin", ["root-8"], timing.Setting(device=DEVICE, batch=1, implementation="triton", warmup=0, rounds=1)
+    )
     assert [row["variant"] for row in result["variants"]] == ["orig", "root-8"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_on_a_cpu_without_the_interpreter_it_says_what_to_do():
     env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
-    done = subprocess.run([sys.executable, "-m", "roots", "time", "--model", "nin", "--variants", "root-8", "--batch",
-                           "1", "--rounds", "1", "--implementation", "triton"], capture_output=True, text=True, env=env,
-                          timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "roots",
+            "time",
+            "--model",
+            "nin",
+            "--variants",
+            "root-8",
+            "--batch",
+            "1",
+            "--rounds",
+            "1",
+            "--implementation",
+            "triton",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "the triton implementations run on a GPU (set TRITON_INTERPRET=1" in done.stderr

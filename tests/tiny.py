@@ -10,8 +10,15 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMING_ENTRY = {"device": "cpu", "dtype": "fp32", "nin": 2, "resnet50": 1, "googlenet": 1, "implementations": "native",
-                "layouts": "channels_last"}  # fmt: skip
+TIMING_ENTRY = {
+    "device": "cpu",
+    "dtype": "fp32",
+    "nin": 2,
+    "resnet50": 1,
+    "googlenet": 1,
+    "implementations": "native",
+    "layouts": "channels_last",
+}
 
 
 def write_tiny_cifar(folder: Path, size: int) -> Path:
@@ -25,26 +32,52 @@ def write_tiny_cifar(folder: Path, size: int) -> Path:
         images = np.clip(palette[labels][:, None, None, :] + noise, 0, 255).astype(np.uint8)
         np.save(folder / f"{split}_images.npy", images)
         np.save(folder / f"{split}_labels.npy", labels)
-    (folder / "source.json").write_text(json.dumps({"name": "tiny", "filename": "-", "algorithm": "-", "digest": "-",
-                                                    "description": "synthetic test set"}))  # fmt: skip
+    (folder / "source.json").write_text(
+        json.dumps(
+            {"name": "tiny", "filename": "-", "algorithm": "-", "digest": "-", "description": "synthetic test set"}
+        )
+    )
     return folder
 
 
-TINY_RECIPE = {"epochs": 3, "batch_size": 40, "lr": 0.05, "warmup": 0.3, "momentum": 0.9, "nesterov": True,
-               "weight_decay": 0.0005, "precision": "auto", "channels_last": True, "deterministic": True,
-               "train_subset": 0, "test_subset": 0, "workers": 0}
+TINY_RECIPE = {
+    "epochs": 3,
+    "batch_size": 40,
+    "lr": 0.05,
+    "warmup": 0.3,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 0.0005,
+    "precision": "auto",
+    "channels_last": True,
+    "deterministic": True,
+    "train_subset": 0,
+    "test_subset": 0,
+    "workers": 0,
+}
 
 
-def write_tiny_params(path: Path, runs: dict[str, dict], recipe: dict = TINY_RECIPE, campaign: dict | None = None) -> Path:
+def write_tiny_params(
+    path: Path, runs: dict[str, dict], recipe: dict = TINY_RECIPE, campaign: dict | None = None
+) -> Path:
     """A params.yaml with one recipe, ``tiny``, and ``nin_runs``; written as JSON, which YAML reads."""
-    path.write_text(json.dumps({"recipes": {"tiny": recipe}, "nin_runs": runs, "timing": {"rounds": 1},
-                                "campaign": campaign or {}}, indent=1))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {"recipes": {"tiny": recipe}, "nin_runs": runs, "timing": {"rounds": 1}, "campaign": campaign or {}},
+            indent=1,
+        )
+    )
     return path
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
-                          capture_output=True, text=True).stdout  # fmt: skip
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -59,7 +92,9 @@ def make_checkout(repo: Path, **params) -> Path:
         shutil.copy(ROOT / name, repo / name)
     content = yaml.safe_load((ROOT / "params.yaml").read_text())
     content.update({"nin_runs": {}, "proxy_runs": {}, "timing_devices": {}, "timing": {"rounds": 1}, **params})
-    (repo / "params.yaml").write_text("# the scratch checkout's parameters\n" + yaml.safe_dump(content, sort_keys=False))
+    (repo / "params.yaml").write_text(
+        "# the scratch checkout's parameters\n" + yaml.safe_dump(content, sort_keys=False)
+    )
     write_tiny_cifar(repo / "data" / "cifar10", size=32)
     git(repo, "init", "-q")
     dvc(repo, "init", "-q")

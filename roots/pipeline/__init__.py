@@ -1,0 +1,1 @@
+"""Pipeline logistics: plans of runs (sweep), moving results between machines, DVC stages, notebooks."""

@@ -1,0 +1,572 @@
+"""Plans of training runs and timings from ``params.yaml``, worked down on one machine.
+
+A plan is the entries of ``nin_runs`` or ``proxy_runs``, one item of the GPU campaign
+(``campaign`` in ``params.yaml``, in priority order), or the whole campaign. ``sweep`` runs
+its jobs as ``python -m roots train`` / ``roots time`` processes, several training runs at
+once, and stops cleanly at a deadline: it starts no job it does not expect to finish, and
+interrupts what is still going, which then keeps its last epoch's checkpoint. A second call
+skips what is finished (its ``metrics.json`` matches the plan) and resumes the rest, and
+ends with the results of one uninterrupted call (the trainer resumes exactly).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+
+from roots.bench import timing
+from roots.errors import RootsError
+from roots.nn import models
+from roots.train import data, runs
+from roots.train.job import RUN_LISTS, Group, group_of, train_arguments
+from roots.train.loop import CHECKPOINT, METRICS
+from roots.train.recipe import Recipe, same_recipe
+
+CAMPAIGN = "campaign"
+STARTUP_SECONDS = 15  # a training process's start and its evaluations, when nothing has been measured yet
+POLL_SECONDS = 0.2
+GRACE_SECONDS = 60  # after Ctrl-C, what a job has to save its checkpoint before it is terminated
+
+
+class SweepError(RootsError):
+    """A plan that cannot be read or run, e.g. an unknown item or recipe."""
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One training run of a plan."""
+
+    item: str
+    model: str
+    variant: str
+    seed: int
+    recipe_name: str
+    recipe: Recipe
+    images_per_second: float | None = None  # all runs of the item together, where stated
+
+    @property
+    def group(self) -> Group:
+        return group_of(self.model)
+
+    @property
+    def key(self) -> str:
+        return self.group.key(self.model, self.variant, self.seed)
+
+    @property
+    def name(self) -> str:
+        return self.key
+
+    def folder(self, root: Path) -> Path:
+        return self.group.folder(root, self.key)
+
+    def matches(self, metrics: dict) -> bool:
+        return (metrics.get("model"), metrics.get("variant"), metrics.get("seed")) == (
+            self.model,
+            self.variant,
+            self.seed,
+        ) and same_recipe(metrics.get("recipe") or {}, self.recipe)
+
+    def command(self, root: Path, params: Path, data_dir: Path, device: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "roots",
+            "train",
+            *train_arguments(
+                self.model, self.variant, self.seed, self.recipe_name, params, data_dir, self.folder(root), device
+            ),
+        ]
+
+
+@dataclass(frozen=True)
+class PlannedTiming:
+    """One ``roots time`` call of a campaign item: one model on the device of a ``timing_devices`` entry."""
+
+    item: str
+    device_key: str  # the entry's name under timing_devices, and the folder under results/timing
+    model: str
+    entry: tuple  # the timing_devices entry, as sorted (key, value) pairs
+    rounds: int
+    minutes: float  # its share of the item's estimate
+
+    @property
+    def name(self) -> str:
+        return f"time {self.model} on {self.device_key}"
+
+    def folder(self, root: Path) -> Path:
+        return Path(root) / "results" / "timing" / self.device_key
+
+    def settings(self) -> list[timing.Setting]:
+        entry = dict(self.entry)
+        return [
+            timing.Setting(
+                device=entry["device"],
+                batch=entry[self.model],
+                implementation=implementation,
+                dtype=entry["dtype"],
+                layout=layout,
+                rounds=self.rounds,
+            )
+            for implementation in entry["implementations"].split(",")
+            for layout in entry["layouts"].split(",")
+        ]
+
+    def arguments(self) -> list[str]:
+        """What the ``timing`` stage of ``dvc.yaml`` passes to ``roots time`` for this model."""
+        entry = dict(self.entry)
+        return [
+            "--model",
+            self.model,
+            "--device",
+            entry["device"],
+            "--dtype",
+            entry["dtype"],
+            "--batch",
+            str(entry[self.model]),
+            "--implementation",
+            entry["implementations"],
+            "--layout",
+            entry["layouts"],
+            "--rounds",
+            str(self.rounds),
+        ] + (["--layers"] if self.model == "nin" else [])
+
+    def command(self, root: Path, params: Path, data_dir: Path, device: str) -> list[str]:
+        return [sys.executable, "-m", "roots", "time", *self.arguments(), "--out-dir", str(self.folder(root))]
+
+    def setting_outputs(self, root: Path, setting: timing.Setting) -> list[Path]:
+        """The files one setting gives: its result, and for NiN its per-layer breakdown."""
+        folder = self.folder(root)
+        layers = [timing.layers_path(folder, self.model, setting)] if self.model == "nin" else []
+        return [timing.result_path(folder, self.model, setting), *layers]
+
+    def outputs(self, root: Path) -> list[Path]:
+        return [path for setting in self.settings() for path in self.setting_outputs(root, setting)]
+
+    def measured(self, root: Path) -> list[str]:
+        """The entry's implementations whose every setting has its files, measured with exactly it
+        (a call that failed in one implementation, or stopped at a deadline, still gives the others)."""
+
+        def complete(setting: timing.Setting) -> bool:
+            result, *rest = self.setting_outputs(root, setting)
+            return timing.matches(result, setting) and all(path.is_file() for path in rest)
+
+        settings = self.settings()
+        implementations = dict.fromkeys(setting.implementation for setting in settings)
+        return [
+            name
+            for name in implementations
+            if all(complete(setting) for setting in settings if setting.implementation == name)
+        ]
+
+    def done(self, root: Path) -> bool:
+        return len(self.measured(root)) == len({setting.implementation for setting in self.settings()})
+
+
+Job = PlannedRun | PlannedTiming
+
+
+def read_params(params: Path) -> dict:
+    params = Path(params)
+    if not params.is_file():
+        raise SweepError(f"no parameters file {params}")
+    return yaml.safe_load(params.read_text()) or {}
+
+
+def _recipe(content: dict, name: str, where: str) -> Recipe:
+    recipes = content.get("recipes") or {}
+    if name not in recipes:
+        raise SweepError(f"{where}: unknown recipe {name!r}; params.yaml's recipes are: {', '.join(recipes)}")
+    try:
+        return Recipe(**recipes[name])
+    except TypeError as error:
+        raise SweepError(f"recipes.{name}: {error}") from None
+
+
+def _listed_runs(content: dict, runs_list: str) -> list[PlannedRun]:
+    jobs = []
+    for key, entry in (content.get(runs_list) or {}).items():
+        model = entry.get("model", "nin")
+        run = PlannedRun(
+            runs_list,
+            model,
+            entry["variant"],
+            entry["seed"],
+            entry["recipe"],
+            _recipe(content, entry["recipe"], f"{runs_list}.{key}"),
+        )
+        models.variant(model, run.variant)  # an unknown name fails before anything runs
+        if run.key != key:
+            raise SweepError(f"{runs_list}.{key}: a run of {model} {run.variant} seed {run.seed} is named {run.key}")
+        jobs.append(run)
+    return jobs
+
+
+def _item_jobs(content: dict, name: str) -> list[Job]:
+    item = content[CAMPAIGN][name]
+    if "timing" in item:
+        missing = {"device", "dtype", "implementations", "layouts", *item["models"]} - set(item["entry"])
+        if missing:
+            raise SweepError(f"{CAMPAIGN}.{name}.entry lacks {', '.join(sorted(missing))}")
+        entry = tuple(sorted(item["entry"].items()))
+        share = item["minutes"] / len(item["models"])
+        return [
+            PlannedTiming(name, item["timing"], model, entry, content["timing"]["rounds"], share)
+            for model in item["models"]
+        ]
+    recipe = _recipe(content, item["recipe"], f"{CAMPAIGN}.{name}")
+    jobs = []
+    for block in item["runs"]:
+        for seed in block["seeds"]:
+            for variant in block["variants"]:
+                models.variant(item["model"], variant)  # an unknown name fails before anything runs
+                jobs.append(
+                    PlannedRun(
+                        name, item["model"], variant, seed, item["recipe"], recipe, item.get("images_per_second")
+                    )
+                )
+    return jobs
+
+
+def plan_names(content: dict) -> list[str]:
+    return [CAMPAIGN, *RUN_LISTS, *(content.get(CAMPAIGN) or {})]
+
+
+def load_plan(params: Path, name: str = CAMPAIGN) -> list[Job]:
+    """The jobs of plan ``name`` in priority order, each once."""
+    content = read_params(params)
+    if name not in plan_names(content):
+        raise SweepError(f"unknown plan {name!r}; choose one of: {', '.join(plan_names(content))}")
+    if name in RUN_LISTS:
+        jobs = _listed_runs(content, name)
+    else:
+        items = list(content.get(CAMPAIGN) or {}) if name == CAMPAIGN else [name]
+        jobs = [job for item in items for job in _item_jobs(content, item)]
+    unique = {}
+    for job in jobs:
+        unique.setdefault((type(job), job.name), job)
+    return list(unique.values())
+
+
+@dataclass
+class State:
+    """Where a job stands in a root folder: done, part-trained (``epoch`` of ``epochs``) or to do."""
+
+    done: bool
+    epoch: int = 0
+    epochs: int = 0
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.done:
+            return "done"
+        if self.epoch:
+            return f"interrupted after epoch {self.epoch}/{self.epochs} (resumes)"
+        return "to do" + (f" ({self.note})" if self.note else "")
+
+
+def state(job: Job, root: Path) -> State:
+    if isinstance(job, PlannedTiming):
+        return State(job.done(root))
+    folder = job.folder(root)
+    note = ""
+    if (folder / METRICS).is_file():
+        metrics = runs.metrics(folder)
+        if job.matches(metrics):
+            return State(True, metrics["epochs"], metrics["epochs"])
+        note = f"replaces a run of recipe {metrics.get('recipe_name') or 'unnamed'}"
+    if (folder / CHECKPOINT).is_file():
+        checkpoint = torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False, mmap=True)
+        identity = checkpoint.get("identity", {})
+        if same_recipe(identity.get("recipe") or {}, job.recipe) and (
+            identity.get("run", {}).get("variant"),
+            identity.get("run", {}).get("seed"),
+        ) == (job.variant, job.seed):
+            return State(False, checkpoint["epoch"], job.recipe.epochs)
+    return State(False, 0, job.recipe.epochs, note)
+
+
+@dataclass
+class _Estimator:
+    """Seconds a job still needs: measured on finished runs of the same model and recipe where
+    there are some, else from the item's stated training images per second of all runs together."""
+
+    root: Path
+    parallel: int
+    train_images: int = data.CIFAR10_TRAIN_IMAGES
+    measured: dict = field(default_factory=dict)  # (model, recipe_name) -> wall seconds per epoch
+
+    def learn(self, jobs: list[Job]) -> None:
+        walls: dict[tuple, list[float]] = {}
+        for job in jobs:
+            if isinstance(job, PlannedRun) and (job.folder(self.root) / METRICS).is_file():
+                metrics = runs.metrics(job.folder(self.root))
+                if job.matches(metrics) and metrics.get("wall_seconds_this_process"):
+                    walls.setdefault((job.model, job.recipe_name), []).append(
+                        (metrics["wall_seconds_this_process"] + STARTUP_SECONDS / 3) / metrics["epochs"]
+                    )
+        self.measured = {key: statistics.median(values) for key, values in walls.items()}
+
+    def seconds(self, job: Job, current: State) -> float | None:
+        if isinstance(job, PlannedTiming):
+            return job.minutes * 60
+        remaining = job.recipe.epochs - current.epoch
+        if (job.model, job.recipe_name) in self.measured:
+            return remaining * self.measured[(job.model, job.recipe_name)]
+        if not job.images_per_second:
+            return None
+        images = job.recipe.train_subset or self.train_images
+        return remaining * images / (job.images_per_second / self.parallel) + STARTUP_SECONDS
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _train_images(data_dir: Path | None) -> int:
+    """The size of the prepared training set where there is one, else CIFAR-10's."""
+    if data_dir is not None and (Path(data_dir) / "source.json").is_file():
+        return data.describe(data_dir)[0]["train"]
+    return data.CIFAR10_TRAIN_IMAGES
+
+
+def status(jobs: list[Job], root: Path, parallel: int = 1, data_dir: Path | None = None) -> tuple[list[str], int]:
+    """One line per job (state, estimated time left) and one per item; and how many jobs remain.
+
+    An item's minutes are its training runs' seconds shared over ``parallel`` slots, plus its
+    timings (which run alone).
+    """
+    estimator = _Estimator(Path(root), parallel, _train_images(data_dir))
+    estimator.learn(jobs)
+    lines, remaining, items = [], 0, {}
+    for job in jobs:
+        current = state(job, root)
+        needs = None if current.done else estimator.seconds(job, current)
+        remaining += not current.done
+        item = items.setdefault(job.item, {"jobs": 0, "done": 0, "seconds": 0.0, "unknown": 0})
+        item["jobs"] += 1
+        item["done"] += current.done
+        item["unknown"] += not current.done and needs is None
+        item["seconds"] += (needs or 0) / (parallel if isinstance(job, PlannedRun) else 1)
+        what = (
+            f"{job.model} {job.variant} seed {job.seed}, recipe {job.recipe_name}"
+            if isinstance(job, PlannedRun)
+            else f"{job.model} on {dict(job.entry)['device']}"
+        )
+        lines.append(
+            f"  {job.item:16s} {job.name:28s} {what:44s} {current.describe()}"
+            + ("" if current.done else f", ~{_clock(needs)}")
+        )
+    for name, item in items.items():
+        unknown = f", {item['unknown']} without an estimate" if item["unknown"] else ""
+        lines.append(
+            f"{name}: {item['done']} of {item['jobs']} done, about {item['seconds'] / 60:.1f} minutes left "
+            f"at {parallel} training run(s) at once{unknown}"
+        )
+    lines.append(
+        f"{len(jobs) - remaining} of {len(jobs)} done, {remaining} to do, about "
+        f"{sum(item['seconds'] for item in items.values()) / 60:.1f} minutes (measured on finished runs of "
+        f"the same model and recipe where there are some, else the items' stated rates)"
+    )
+    return lines, remaining
+
+
+@contextmanager
+def _one_sweep_at_a_time(root: Path):
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".sweep.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepError(f"another sweep is working in {root}; wait for it or stop it (Ctrl-C)") from None
+        yield
+
+
+@dataclass
+class _Running:
+    job: Job
+    process: subprocess.Popen
+    started: float
+    start_epoch: int
+    log: Path
+
+
+@dataclass
+class Summary:
+    done_before: list[str] = field(default_factory=list)
+    done_now: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+    not_started: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    images: int = 0
+    seconds: float = 0.0
+
+    @property
+    def remaining(self) -> int:
+        return len(self.interrupted) + len(self.not_started) + len(self.failed)
+
+    def line(self, plan: str) -> str:
+        rate = f"{self.images / self.seconds:,.0f} training images/s together" if self.images else "no training"
+        return (
+            f"sweep {plan}: {len(self.done_before) + len(self.done_now)} done ({len(self.done_now)} in this call), "
+            f"{self.remaining} remaining ({len(self.interrupted)} interrupted, {len(self.not_started)} not started, "
+            f"{len(self.failed)} failed); {rate}; wall {_clock(self.seconds)}"
+        )
+
+
+def _images_trained(job: PlannedRun, folder: Path, after_epoch: int) -> int:
+    """Training images of the epochs after ``after_epoch`` that a finished or interrupted run recorded."""
+    if (folder / METRICS).is_file():
+        history = runs.metrics(folder)["history"]
+    elif (folder / CHECKPOINT).is_file():
+        history = torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False, mmap=True)["history"]
+    else:
+        return 0
+    return sum(epoch["images"] for epoch in history[after_epoch:])
+
+
+def _stop(entries: list[_Running]) -> None:
+    """Ctrl-C each job (the trainer keeps its last checkpoint); terminate one that does not end in time."""
+    for entry in entries:
+        entry.process.send_signal(signal.SIGINT)
+    for entry in entries:
+        try:
+            entry.process.wait(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            entry.process.terminate()
+            entry.process.wait()
+
+
+def _last_line(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.is_file() else []
+    return lines[-1] if lines else "no output"
+
+
+def sweep(
+    jobs: list[Job],
+    root: Path,
+    params: Path,
+    data_dir: Path,
+    parallel: int = 1,
+    deadline: float | None = None,
+    device: str = "auto",
+    say=print,
+) -> Summary:
+    """Work down ``jobs`` in order, ``parallel`` training runs at once (a timing runs alone),
+    until all are done or ``deadline`` seconds have passed; one line per job as it ends."""
+    if parallel < 1:
+        raise SweepError(f"--parallel must be at least 1, got {parallel}")
+    root, params, data_dir = Path(root).resolve(), Path(params).resolve(), Path(data_dir).resolve()
+    started = time.monotonic()
+    ends = started + deadline if deadline is not None else None
+    summary = Summary()
+    estimator = _Estimator(root, parallel, _train_images(data_dir))
+    # the jobs run this very package, wherever they start (the GPU machine has no installed copy)
+    path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // parallel)))
+    logs = root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    pending = []
+    for job in jobs:
+        (summary.done_before.append(job.name) if state(job, root).done else pending.append(job))
+    running: list[_Running] = []
+
+    def finish(entry: _Running, stopped: bool) -> None:
+        job, code = entry.job, entry.process.returncode
+        after = state(job, root)
+        took = _clock(time.monotonic() - entry.started)
+        if isinstance(job, PlannedRun):
+            summary.images += _images_trained(job, job.folder(root), entry.start_epoch)
+        if after.done:
+            summary.done_now.append(job.name)
+            if isinstance(job, PlannedRun):
+                metrics = runs.metrics(job.folder(root))
+                say(
+                    f"{job.name}: done in {took}: {metrics['test_accuracy']:.2%} top-1 after {metrics['epochs']} "
+                    f"epochs, {metrics['images_per_second']:,.0f} img/s"
+                )
+            else:
+                say(f"{job.name}: done in {took}")
+        elif stopped:
+            summary.interrupted.append(job.name)
+            progress = after.describe() if after.epoch else "before its first epoch ended (starts again next time)"
+            say(f"{job.name}: stopped after {took}, {progress}")
+        else:
+            summary.failed.append(job.name)
+            say(f"{job.name}: failed (exit {code}) after {took}: {_last_line(entry.log)} [log: {entry.log}]")
+
+    with _one_sweep_at_a_time(root):
+        try:
+            while pending or running:
+                estimator.learn(jobs)
+                for job in list(pending):
+                    exclusive = isinstance(job, PlannedTiming)
+                    if running and (exclusive or isinstance(running[0].job, PlannedTiming) or len(running) >= parallel):
+                        break  # in priority order: wait for a free slot (a timing waits for an idle device)
+                    current = state(job, root)
+                    needs = estimator.seconds(job, current)
+                    pending.remove(job)
+                    if ends is not None and needs is not None and time.monotonic() + needs > ends:
+                        summary.not_started.append(job.name)
+                        say(f"{job.name}: not started: needs ~{_clock(needs)}, {_clock(ends - time.monotonic())} left")
+                        continue
+                    log = logs / f"{job.name.replace(' ', '-')}.log"
+                    with open(log, "a") as handle:
+                        process = subprocess.Popen(
+                            job.command(root, params, data_dir, device),
+                            stdout=handle,
+                            stderr=subprocess.STDOUT,
+                            env=env,
+                            process_group=0,
+                        )  # Ctrl-C reaches them through us, once
+                    running.append(_Running(job, process, time.monotonic(), current.epoch, log))
+                if ends is not None and time.monotonic() >= ends:
+                    _stop(running)
+                    for entry in running:
+                        finish(entry, stopped=True)
+                    running.clear()
+                    for job in pending:
+                        summary.not_started.append(job.name)
+                        say(f"{job.name}: not started: the deadline has passed")
+                    pending.clear()
+                    break
+                time.sleep(POLL_SECONDS)
+                for entry in [entry for entry in running if entry.process.poll() is not None]:
+                    running.remove(entry)
+                    finish(entry, stopped=False)
+        except KeyboardInterrupt:
+            _stop(running)
+            for entry in running:
+                finish(entry, stopped=True)
+            summary.not_started += [job.name for job in pending]
+            say("interrupted: the same command continues where this one stopped")
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``8m``, ``1.5h``: seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise SweepError(f"--deadline takes a duration such as 90s, 8m or 1.5h; got {text!r}") from None
+    if seconds <= 0:
+        raise SweepError(f"--deadline must be positive, got {text!r}")
+    return seconds

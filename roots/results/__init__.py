@@ -1,0 +1,1 @@
+"""What the notebooks show: ours beside the paper's, the covariance appendix, figures and reports."""

@@ -1,0 +1,141 @@
+"""Trained runs read back: their metrics as a table, their weights as a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from roots.errors import RootsError
+from roots.nn import models
+from roots.train.loop import METRICS, WEIGHTS, RunMetrics
+
+
+class RunsError(RootsError):
+    """No trained runs where they were expected."""
+
+
+def metrics(run_dir: Path) -> dict:
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        raise RunsError(f"no {METRICS} in {run_dir}: train it first (`dvc repro` or `roots train --out {run_dir}`)")
+    return json.loads(path.read_text())
+
+
+# the keys of a run's metrics a table shows, in its column order ("device" and "data" by name)
+TABLE_KEYS = (
+    "model",
+    "variant",
+    "seed",
+    "test_accuracy",
+    "test_top5_accuracy",
+    "flops",
+    "params",
+    "epochs",
+    "train_images",
+    "test_images",
+    "images_per_second",
+    "train_seconds",
+    "device",
+    "precision",
+    "data",
+    "recipe_name",
+    "git_commit",
+)
+RENAMED = {"recipe_name": "recipe"}  # a table's column for a key of the metrics
+COLUMNS = ("run", *(RENAMED.get(key, key) for key in TABLE_KEYS))
+BUDGET = ["recipe", "epochs", "train_images", "test_images", "data", "device", "precision"]
+
+
+def table(runs_dir: Path) -> pd.DataFrame:
+    """One row per run under ``runs_dir``: what was trained, how, on what, and how well."""
+    found = sorted(Path(runs_dir).glob(f"*/{METRICS}"))
+    if not found:
+        raise RunsError(f"no trained runs in {runs_dir}: run `dvc repro` (see README, Training)")
+    rows = []
+    for path in found:
+        run: RunMetrics = json.loads(path.read_text())
+        row = {RENAMED.get(key, key): run.get(key) for key in TABLE_KEYS}
+        row.update(
+            run=path.parent.name,
+            device=run["device"]["name"],
+            data=run["data"]["name"],
+            recipe=run.get("recipe_name") or "unnamed",
+        )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def budgets(frame: pd.DataFrame) -> list[str]:
+    """One sentence per distinct training budget among ``table`` rows: what a reader must know
+    before reading any accuracy made with it."""
+    sentences = []
+    for values, group in frame.groupby(BUDGET, sort=False):
+        budget = dict(zip(BUDGET, values))
+        sentences.append(
+            f"{len(group)} runs, recipe {budget['recipe']}: {budget['epochs']} epochs over {budget['train_images']:,} "
+            f"training images, tested on {budget['test_images']:,} images of {budget['data']}, on {budget['device']} "
+            f"({budget['precision']}), seeds {sorted(group['seed'].unique().tolist())}, "
+            f"{group['images_per_second'].median():,.0f} training images/s (median)"
+        )
+    return sentences
+
+
+def largest_budget(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs a table reports: those of the recipe that trained most (epochs x images) among the
+    recipes with an Orig run to compare with. Runs of other recipes (a smoke run not yet replaced
+    by a GPU run, say) are left out of it; ``budgets`` still lists them."""
+    with_orig = frame[frame["recipe"].isin(frame.loc[frame["variant"] == "orig", "recipe"])]
+    if with_orig.empty:
+        raise RunsError("no recipe among these runs has an Orig run to compare the variants with")
+    size = (with_orig["epochs"] * with_orig["train_images"]).groupby(with_orig["recipe"]).max()
+    return frame[frame["recipe"] == size.idxmax()].reset_index(drop=True)
+
+
+def budget_label(frame: pd.DataFrame) -> str:
+    """The budget of one recipe's runs in a few words, for a figure's title."""
+    row = frame.iloc[0]
+    return (
+        f"recipe {row['recipe']}: {row['epochs']} epochs x {row['train_images']:,} images of {row['data']}, "
+        f"{row['device']}, seeds {','.join(map(str, sorted(frame['seed'].unique())))}"
+    )
+
+
+def budget_metrics(frame: pd.DataFrame) -> dict:
+    """The budget of one recipe's runs as numbers, for a stage's metrics file."""
+    row = frame.iloc[0]
+    return {
+        "epochs": int(row["epochs"]),
+        "train_images": int(row["train_images"]),
+        "runs": len(frame),
+        "orig_seeds": int((frame["variant"] == "orig").sum()),
+    }
+
+
+def curves(runs_dir: Path, names: list[str]) -> pd.DataFrame:
+    """Per-epoch test accuracy and training loss of the named runs, one row per run and epoch."""
+    rows = [
+        {
+            "run": name,
+            "epoch": epoch["epoch"],
+            "test_accuracy": epoch["test_accuracy"],
+            "train_loss": epoch["train_loss"],
+        }
+        for name in names
+        for epoch in metrics(Path(runs_dir) / name)["history"]
+    ]
+    return pd.DataFrame(rows, columns=["run", "epoch", "test_accuracy", "train_loss"])
+
+
+def model(run_dir: Path) -> nn.Module:
+    """The trained network of a run, in float32 and eval mode."""
+    run = metrics(run_dir)
+    state = torch.load(Path(run_dir) / WEIGHTS, map_location="cpu")
+    network = models.family(run["model"]).build(run["groups"], num_classes=run["num_classes"])
+    network.load_state_dict(
+        {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
+    )
+    return network.eval()
