@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test lab
+.PHONY: repro test test-fast lint lab
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ repro: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the inner loop: everything but the tests marked slow (DVC, subprocesses, notebooks, Triton's interpreter)
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check roots tests
+	$(BIN)/ruff format --check roots tests
 
 # JupyterLab on the repository root (notebooks, their executed copies, figures, README); root may run it
 # too (containers). LAB_ARGS passes more options, e.g. LAB_ARGS="--no-browser --port=8890".

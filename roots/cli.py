@@ -243,7 +243,25 @@ def _sweep(args: argparse.Namespace) -> None:
         print("\n".join(lines))
         return
     deadline = sweep.parse_duration(args.deadline) if args.deadline else None
-    summary = sweep.sweep(jobs, args.root, args.params, args.data, args.parallel, deadline, args.device)
+    hooks = {}
+    if args.into is not None:
+        if not (args.into / "dvc.yaml").is_file():
+            raise sweep.SweepError(f"--into {args.into}: not a checkout of this repository (it has no dvc.yaml)")
+        hooks = {
+            "finished": lambda job: transfer.deliver_run(job.folder(args.root), args.root, args.into),
+            "stopped": lambda job: transfer.keep_checkpoint(job.folder(args.root), args.root, args.into),
+        }
+    summary = sweep.sweep(
+        jobs,
+        args.root,
+        args.params,
+        args.data,
+        args.parallel,
+        deadline,
+        args.device,
+        carry_over=args.carry_over,
+        **hooks,
+    )
     print(summary.line(args.plan))
     if summary.failed:
         raise sweep.SweepError(
@@ -262,7 +280,8 @@ def _add_sweep(commands) -> None:
     command.add_argument(
         "--plan",
         default=sweep.CAMPAIGN,
-        help="nin_runs, proxy_runs, an item of params.yaml's campaign, or campaign (all its items)",
+        help="a run list (nin_runs, nin_cpu_runs, proxy_runs), an item of params.yaml's campaign or cpu_campaign, "
+        "or a whole queue (campaign, cpu_campaign)",
     )
     command.add_argument("--params", type=Path, default=Path("params.yaml"), help="where the plans and recipes are")
     command.add_argument(
@@ -274,6 +293,19 @@ def _add_sweep(commands) -> None:
         "--deadline",
         help="stop by then, e.g. 8m: start nothing that would not finish, "
         "interrupt what is still going (it keeps its checkpoint)",
+    )
+    command.add_argument(
+        "--carry-over",
+        action="store_true",
+        help="start runs that will not finish by --deadline too: they stop at it and resume next call (runs that "
+        "span sessions)",
+    )
+    command.add_argument(
+        "--into",
+        type=Path,
+        metavar="REPO",
+        help="hand each finished run to the checkout REPO (checked, listed in its params.yaml, recorded in its "
+        "dvc.lock, committed) and commit each stopped run's checkpoint there (the CPU campaign from a worktree)",
     )
     command.add_argument("--device", default="auto", help=f"one of: {', '.join(devices.DEVICE_NAMES)}")
     command.add_argument("--status", action="store_true", help="show what is done and what remains, and run nothing")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from tiny import TINY_RECIPE, write_tiny_cifar, write_tiny_params
+from tiny import TINY_RECIPE, dvc, git, make_checkout, write_tiny_cifar, write_tiny_params
 
 from roots.pipeline import sweep
 from roots.train import recipe as recipes
@@ -254,3 +254,77 @@ def test_a_listed_run_is_trained_by_the_command_the_sweep_runs(params, tiny_cifa
     assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
         f"roots: error: {params} has no nin_runs.root-9-s0; it lists: {', '.join(RUNS)}"
     ]
+
+
+def test_a_campaign_in_a_worktree_hands_over_its_checkpoint_and_then_its_finished_run(tmp_path):
+    """The CPU campaign across sessions: a sweep in a worktree, stopped mid-run, commits the run's
+    checkpoint into the main checkout; a worktree made from that commit resumes it, and the
+    finished run enters the checkout's nin_cpu_runs and dvc.lock in one commit, checkpoint gone."""
+    item = {
+        "model": "nin",
+        "recipe": "tiny",
+        "runs_list": "nin_cpu_runs",
+        "runs": [{"seeds": [0], "variants": ["root-4"]}],
+    }
+    repo = make_checkout(tmp_path / "repo", recipes={"tiny": LONGER}, campaign={}, cpu_campaign={"tiny_item": item})
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "OMP_NUM_THREADS": "1",
+    }
+    folder = Path("results/runs/nin_cpu/root-4-s0")
+
+    def sweep_in(worktree: Path) -> list[str]:
+        git(repo, "worktree", "add", "-q", "--detach", str(worktree))
+        return [
+            sys.executable,
+            "-m",
+            "roots",
+            "sweep",
+            "--plan",
+            "cpu_campaign",
+            "--data",
+            str(repo / "data/cifar10"),
+            "--into",
+            str(repo),
+            "--carry-over",
+            "--device",
+            "cpu",
+        ]
+
+    first = subprocess.Popen(
+        sweep_in(tmp_path / "one"),
+        cwd=tmp_path / "one",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    started = time.monotonic()
+    while not (tmp_path / "one" / folder / "checkpoint.pt").is_file():
+        assert first.poll() is None and time.monotonic() - started < 300
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=120)
+    assert "checkpoint after epoch" in out and "kept in" in out and "committed" in out, out
+    assert git(repo, "ls-files", str(folder)).split() == [str(folder / "checkpoint.pt")]
+    assert git(repo, "status", "--porcelain") == ""  # exactly the checkpoint was committed
+
+    second = subprocess.run(
+        sweep_in(tmp_path / "two"), cwd=tmp_path / "two", env=env, capture_output=True, text=True, timeout=300
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "resuming" in (tmp_path / "two" / "logs" / "root-4-s0.log").read_text()
+    assert "delivered to" in second.stdout and "committed" in second.stdout, second.stdout
+    assert sorted(git(repo, "ls-files", str(folder)).split()) == [
+        str(folder / "metrics.json"),
+        str(folder / "model.pt"),
+    ]
+    assert git(repo, "status", "--porcelain") == ""
+    listed = yaml.safe_load((repo / "params.yaml").read_text())["nin_cpu_runs"]
+    assert listed == {"root-4-s0": {"variant": "root-4", "seed": 0, "recipe": "tiny"}}
+    assert "nin_cpu_train@root-4-s0" in yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert "nin_cpu_train@root-4-s0" not in dvc(repo, "status", "nin_cpu_train@root-4-s0").stdout  # up to date

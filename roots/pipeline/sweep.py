@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,9 @@ from roots.train.job import RUN_LISTS, Group, group_of, train_arguments
 from roots.train.loop import CHECKPOINT, METRICS
 from roots.train.recipe import Recipe, same_recipe
 
-CAMPAIGN = "campaign"
+CAMPAIGN = "campaign"  # the GPU's queue
+CPU_CAMPAIGN = "cpu_campaign"  # this CPU's, run across sessions (README, "The CPU campaign")
+QUEUES = (CAMPAIGN, CPU_CAMPAIGN)
 STARTUP_SECONDS = 15  # a training process's start and its evaluations, when nothing has been measured yet
 POLL_SECONDS = 0.2
 GRACE_SECONDS = 60  # after Ctrl-C, what a job has to save its checkpoint before it is terminated
@@ -54,10 +57,11 @@ class PlannedRun:
     recipe_name: str
     recipe: Recipe
     images_per_second: float | None = None  # all runs of the item together, where stated
+    runs_list: str | None = None  # the list of params.yaml it enters when done; None: its model's first
 
     @property
     def group(self) -> Group:
-        return group_of(self.model)
+        return group_of(self.model, self.runs_list)
 
     @property
     def key(self) -> str:
@@ -205,6 +209,7 @@ def _listed_runs(content: dict, runs_list: str) -> list[PlannedRun]:
             entry["seed"],
             entry["recipe"],
             _recipe(content, entry["recipe"], f"{runs_list}.{key}"),
+            runs_list=runs_list,
         )
         models.variant(model, run.variant)  # an unknown name fails before anything runs
         if run.key != key:
@@ -213,19 +218,27 @@ def _listed_runs(content: dict, runs_list: str) -> list[PlannedRun]:
     return jobs
 
 
+def _queue_of(content: dict, name: str) -> str:
+    return next(queue for queue in QUEUES if name in (content.get(queue) or {}))
+
+
 def _item_jobs(content: dict, name: str) -> list[Job]:
-    item = content[CAMPAIGN][name]
+    queue = _queue_of(content, name)
+    item = content[queue][name]
     if "timing" in item:
         missing = {"device", "dtype", "implementations", "layouts", *item["models"]} - set(item["entry"])
         if missing:
-            raise SweepError(f"{CAMPAIGN}.{name}.entry lacks {', '.join(sorted(missing))}")
+            raise SweepError(f"{queue}.{name}.entry lacks {', '.join(sorted(missing))}")
         entry = tuple(sorted(item["entry"].items()))
         share = item["minutes"] / len(item["models"])
         return [
             PlannedTiming(name, item["timing"], model, entry, content["timing"]["rounds"], share)
             for model in item["models"]
         ]
-    recipe = _recipe(content, item["recipe"], f"{CAMPAIGN}.{name}")
+    recipe = _recipe(content, item["recipe"], f"{queue}.{name}")
+    runs_list = item.get("runs_list")
+    if runs_list is not None and runs_list not in RUN_LISTS:
+        raise SweepError(f"{queue}.{name}: unknown runs_list {runs_list!r}; choose one of: {', '.join(RUN_LISTS)}")
     jobs = []
     for block in item["runs"]:
         for seed in block["seeds"]:
@@ -233,14 +246,21 @@ def _item_jobs(content: dict, name: str) -> list[Job]:
                 models.variant(item["model"], variant)  # an unknown name fails before anything runs
                 jobs.append(
                     PlannedRun(
-                        name, item["model"], variant, seed, item["recipe"], recipe, item.get("images_per_second")
+                        name,
+                        item["model"],
+                        variant,
+                        seed,
+                        item["recipe"],
+                        recipe,
+                        item.get("images_per_second"),
+                        runs_list,
                     )
                 )
     return jobs
 
 
 def plan_names(content: dict) -> list[str]:
-    return [CAMPAIGN, *RUN_LISTS, *(content.get(CAMPAIGN) or {})]
+    return [*QUEUES, *RUN_LISTS, *(item for queue in QUEUES for item in content.get(queue) or {})]
 
 
 def load_plan(params: Path, name: str = CAMPAIGN) -> list[Job]:
@@ -251,7 +271,7 @@ def load_plan(params: Path, name: str = CAMPAIGN) -> list[Job]:
     if name in RUN_LISTS:
         jobs = _listed_runs(content, name)
     else:
-        items = list(content.get(CAMPAIGN) or {}) if name == CAMPAIGN else [name]
+        items = list(content.get(name) or {}) if name in QUEUES else [name]
         jobs = [job for item in items for job in _item_jobs(content, item)]
     unique = {}
     for job in jobs:
@@ -337,6 +357,11 @@ def _clock(seconds: float | None) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def _span(seconds: float) -> str:
+    """Minutes for a GPU window, hours for the CPU campaign."""
+    return f"{seconds / 60:.1f} minutes" if seconds < 2 * 3600 else f"{seconds / 3600:.1f} hours"
+
+
 def _train_images(data_dir: Path | None) -> int:
     """The size of the prepared training set where there is one, else CIFAR-10's."""
     if data_dir is not None and (Path(data_dir) / "source.json").is_file():
@@ -374,13 +399,14 @@ def status(jobs: list[Job], root: Path, parallel: int = 1, data_dir: Path | None
     for name, item in items.items():
         unknown = f", {item['unknown']} without an estimate" if item["unknown"] else ""
         lines.append(
-            f"{name}: {item['done']} of {item['jobs']} done, about {item['seconds'] / 60:.1f} minutes left "
+            f"{name}: {item['done']} of {item['jobs']} done, about {_span(item['seconds'])} left "
             f"at {parallel} training run(s) at once{unknown}"
         )
     lines.append(
         f"{len(jobs) - remaining} of {len(jobs)} done, {remaining} to do, about "
-        f"{sum(item['seconds'] for item in items.values()) / 60:.1f} minutes (measured on finished runs of "
-        f"the same model and recipe where there are some, else the items' stated rates)"
+        f"{_span(sum(item['seconds'] for item in items.values()))} of this machine's time (measured on finished "
+        f"runs of the same model and recipe where there are some, else the items' stated rates, "
+        f"params.yaml says on which device)"
     )
     return lines, remaining
 
@@ -465,9 +491,17 @@ def sweep(
     deadline: float | None = None,
     device: str = "auto",
     say=print,
+    carry_over: bool = False,
+    finished: Callable[[PlannedRun], None] | None = None,
+    stopped: Callable[[PlannedRun], None] | None = None,
 ) -> Summary:
     """Work down ``jobs`` in order, ``parallel`` training runs at once (a timing runs alone),
-    until all are done or ``deadline`` seconds have passed; one line per job as it ends."""
+    until all are done or ``deadline`` seconds have passed; one line per job as it ends.
+
+    ``carry_over`` starts runs that cannot finish by the deadline too (runs that span sessions:
+    each stops at the deadline with its last epoch's checkpoint). ``finished`` is called with
+    each run that finishes, ``stopped`` with each run stopped unfinished (``roots sweep --into``).
+    """
     if parallel < 1:
         raise SweepError(f"--parallel must be at least 1, got {parallel}")
     root, params, data_dir = Path(root).resolve(), Path(params).resolve(), Path(data_dir).resolve()
@@ -486,7 +520,7 @@ def sweep(
         (summary.done_before.append(job.name) if state(job, root).done else pending.append(job))
     running: list[_Running] = []
 
-    def finish(entry: _Running, stopped: bool) -> None:
+    def finish(entry: _Running, interrupted: bool) -> None:
         job, code = entry.job, entry.process.returncode
         after = state(job, root)
         took = _clock(time.monotonic() - entry.started)
@@ -500,12 +534,16 @@ def sweep(
                     f"{job.name}: done in {took}: {metrics['test_accuracy']:.2%} top-1 after {metrics['epochs']} "
                     f"epochs, {metrics['images_per_second']:,.0f} img/s"
                 )
+                if finished is not None:
+                    finished(job)
             else:
                 say(f"{job.name}: done in {took}")
-        elif stopped:
+        elif interrupted:
             summary.interrupted.append(job.name)
             progress = after.describe() if after.epoch else "before its first epoch ended (starts again next time)"
             say(f"{job.name}: stopped after {took}, {progress}")
+            if stopped is not None and isinstance(job, PlannedRun) and after.epoch:
+                stopped(job)
         else:
             summary.failed.append(job.name)
             say(f"{job.name}: failed (exit {code}) after {took}: {_last_line(entry.log)} [log: {entry.log}]")
@@ -521,7 +559,7 @@ def sweep(
                     current = state(job, root)
                     needs = estimator.seconds(job, current)
                     pending.remove(job)
-                    if ends is not None and needs is not None and time.monotonic() + needs > ends:
+                    if not carry_over and ends is not None and needs is not None and time.monotonic() + needs > ends:
                         summary.not_started.append(job.name)
                         say(f"{job.name}: not started: needs ~{_clock(needs)}, {_clock(ends - time.monotonic())} left")
                         continue
@@ -538,7 +576,7 @@ def sweep(
                 if ends is not None and time.monotonic() >= ends:
                     _stop(running)
                     for entry in running:
-                        finish(entry, stopped=True)
+                        finish(entry, interrupted=True)
                     running.clear()
                     for job in pending:
                         summary.not_started.append(job.name)
@@ -548,11 +586,11 @@ def sweep(
                 time.sleep(POLL_SECONDS)
                 for entry in [entry for entry in running if entry.process.poll() is not None]:
                     running.remove(entry)
-                    finish(entry, stopped=False)
+                    finish(entry, interrupted=False)
         except KeyboardInterrupt:
             _stop(running)
             for entry in running:
-                finish(entry, stopped=True)
+                finish(entry, interrupted=True)
             summary.not_started += [job.name for job in pending]
             say("interrupted: the same command continues where this one stopped")
     summary.seconds = time.monotonic() - started

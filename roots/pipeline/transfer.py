@@ -9,6 +9,10 @@ data source, and the code commit it ran (the stage's code unchanged since). It t
 run to ``params.yaml`` and records it in ``dvc.lock`` with ``dvc commit``, so ``dvc repro``
 regenerates the notebooks from it without training it again. Anything else is refused with
 one line saying why.
+
+On one machine, a sweep in its own worktree hands its runs to the main checkout the same way
+(``deliver_run``, as each run finishes) and, when it stops, commits each unfinished run's
+last-epoch checkpoint there (``keep_checkpoint``), so that the next session resumes it.
 """
 
 from __future__ import annotations
@@ -21,15 +25,17 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
 import yaml
 
 from roots.errors import RootsError
 from roots.pipeline import sweep
 from roots.train import data
-from roots.train.job import JobError, group_of
+from roots.train.job import GROUPS
 from roots.train.loop import CHECKPOINT, METRICS, WEIGHTS
 from roots.train.recipe import Recipe, same_recipe
 
@@ -231,11 +237,8 @@ class _Checkout:
     def run_differs(self, metrics: dict, group: str, key: str) -> str | None:
         recipes = self.params.get("recipes") or {}
         name = metrics.get("recipe_name")
-        try:
-            model_group = group_of(metrics["model"])
-        except JobError as error:
-            return str(error)
-        if model_group.name != group:
+        model_group = GROUPS.get(group)
+        if model_group is None or metrics["model"] not in model_group.models:
             return f"a {metrics['model']} run does not belong in results/runs/{group}"
         expected_key = model_group.key(metrics["model"], metrics["variant"], metrics["seed"])
         if expected_key != key:
@@ -328,7 +331,7 @@ def import_results(sources: list[Path], repo: Path = Path("."), commit: bool = T
             (target / CHECKPOINT).unlink(missing_ok=True)  # a finished run: a stale checkpoint would mislead a sweep
             for name in (WEIGHTS, METRICS):
                 os.replace(folder / name, target / name)
-            entry = group_of(metrics["model"])
+            entry = GROUPS[group]
             additions.setdefault(entry.runs_list, {})[key] = entry.entry(
                 metrics["model"], metrics["variant"], metrics["seed"], metrics["recipe_name"]
             )
@@ -381,3 +384,76 @@ def import_results(sources: list[Path], repo: Path = Path("."), commit: bool = T
             raise TransferError(f"dvc commit failed (exit {done.returncode}): {said[0] if said else 'no message'}")
         say(f"recorded {len(stages)} stage(s) in dvc.lock; `dvc repro` now regenerates the notebooks from them")
     return refused
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+
+
+def commit_paths(repo: Path, paths: list[str], message: str, force: bool = False) -> str | None:
+    """Commit exactly ``paths`` of ``repo`` (added, changed or deleted), leaving everything else
+    there as it is (other work in progress stays uncommitted); why not, or None when committed."""
+    for attempt in range(5):  # another git command of the same checkout may hold its index for a moment
+        added = _git(repo, "add", "-A", *(["-f"] if force else []), "--", *paths)
+        done = added if added.returncode else _git(repo, "commit", "-q", "-m", message, "--", *paths)
+        if not done.returncode:
+            return None
+        if "index.lock" not in done.stderr:
+            break
+        time.sleep(2 * (attempt + 1))
+    said = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    return f"git could not commit {', '.join(paths)}: {said[0] if said else f'exit {done.returncode}'}"
+
+
+def deliver_run(folder: Path, root: Path, repo: Path, say=print) -> bool:
+    """Import one finished run of ``root`` (a sweep's checkout) into ``repo`` (``import_results``:
+    checked, entered in its list of params.yaml, recorded in dvc.lock) and commit just that."""
+    relative = Path(folder).resolve().relative_to(Path(root).resolve())
+    with tempfile.TemporaryDirectory() as staging:
+        (Path(staging) / relative).mkdir(parents=True)
+        for name in (METRICS, WEIGHTS):
+            shutil.copy2(Path(folder) / name, Path(staging) / relative / name)
+        refused = import_results([Path(staging)], repo, say=lambda line: None)
+    if refused:
+        say(f"{relative} not delivered to {repo}: {'; '.join(refused)}")
+        return False
+    metrics = json.loads((Path(repo) / relative / METRICS).read_text())
+    paths = [str(relative / METRICS), str(relative / WEIGHTS), str(relative / CHECKPOINT), "params.yaml", "dvc.lock"]
+    paths = [
+        path
+        for path in paths
+        if (Path(repo) / path).exists() or _git(repo, "ls-files", "--error-unmatch", path).returncode == 0
+    ]
+    message = (
+        f"{relative.name} ({metrics['recipe_name']}): {metrics['test_accuracy']:.2%} top-1 after {metrics['epochs']} "
+        f"epochs on {metrics['device']['name']}, {metrics['precision']}, {metrics['data']['name']}"
+    )
+    failed = commit_paths(Path(repo), paths, message)
+    say(f"{relative}: delivered to {repo}" + (f", but {failed}" if failed else " and committed"))
+    return failed is None
+
+
+def keep_checkpoint(folder: Path, root: Path, repo: Path, say=print) -> bool:
+    """Copy an unfinished run's last-epoch checkpoint into ``repo`` and commit it (checkpoints are
+    git-ignored; this one is forced in), so that a sweep in the next session's checkout resumes it."""
+    relative = Path(folder).resolve().relative_to(Path(root).resolve())
+    source = Path(folder) / CHECKPOINT
+    if not source.is_file():
+        return False
+    epoch = torch.load(source, map_location="cpu", weights_only=False, mmap=True)["epoch"]
+    target = Path(repo) / relative / CHECKPOINT
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if Path(repo).resolve() != Path(root).resolve():
+        shutil.copy2(source, target.with_name(CHECKPOINT + ".partial"))
+        os.replace(target.with_name(CHECKPOINT + ".partial"), target)
+    failed = commit_paths(
+        Path(repo),
+        [str(relative / CHECKPOINT)],
+        f"{relative.name}: checkpoint after epoch {epoch}, resumes next session",
+        force=True,
+    )
+    say(
+        f"{relative}: checkpoint after epoch {epoch} kept in {repo}"
+        + (f", but {failed}" if failed else " and committed")
+    )
+    return failed is None

@@ -24,33 +24,50 @@ class JobError(RootsError):
 
 @dataclass(frozen=True)
 class Group:
-    """Where a model's runs live: their folder under ``results/runs``, list in ``params.yaml``
-    and foreach stage in ``dvc.yaml``."""
+    """Where a list of runs lives: its folder under ``results/runs``, list in ``params.yaml`` and
+    foreach stage in ``dvc.yaml``. NiN has two: ``nin`` (the smoke runs and the GPU campaign's)
+    and ``nin_cpu`` (the CPU campaign's budget), so that runs of both budgets stand side by side."""
 
     name: str
     runs_list: str
     stage: str
+    models: tuple[str, ...]
 
     def key(self, model: str, variant: str, seed: int) -> str:
-        return f"{variant}-s{seed}" if self.name == "nin" else f"{model}-{variant}-s{seed}"
+        return f"{variant}-s{seed}" if self.models == ("nin",) else f"{model}-{variant}-s{seed}"
 
     def entry(self, model: str, variant: str, seed: int, recipe_name: str) -> dict:
         """A run as an entry of ``runs_list``."""
         entry = {"variant": variant, "seed": seed, "recipe": recipe_name}
-        return entry if self.name == "nin" else {"model": model, **entry}
+        return entry if self.models == ("nin",) else {"model": model, **entry}
 
     def folder(self, root: Path, key: str) -> Path:
         return Path(root) / "results" / "runs" / self.name / key
 
 
-GROUPS = {"nin": Group("nin", "nin_runs", "nin_train"), "proxy": Group("proxy", "proxy_runs", "proxy_train")}
+GROUPS = {
+    group.name: group
+    for group in (
+        Group("nin", "nin_runs", "nin_train", ("nin",)),
+        Group("nin_cpu", "nin_cpu_runs", "nin_cpu_train", ("nin",)),
+        Group("proxy", "proxy_runs", "proxy_train", tuple(models.PROXIES)),
+    )
+}
+RUN_LISTS = tuple(group.runs_list for group in GROUPS.values())
 
 
-def group_of(model: str) -> Group:
-    if model == "nin":
-        return GROUPS["nin"]
-    if model in models.PROXIES:
-        return GROUPS["proxy"]
+def group_of(model: str, runs_list: str | None = None) -> Group:
+    """The group of ``runs_list``, checked to take ``model``; without one, the first that takes it."""
+    if runs_list is not None:
+        chosen = next((group for group in GROUPS.values() if group.runs_list == runs_list), None)
+        if chosen is None:
+            raise JobError(f"unknown run list {runs_list!r}; choose one of: {', '.join(RUN_LISTS)}")
+        if model not in chosen.models:
+            raise JobError(f"{runs_list} takes runs of {', '.join(chosen.models)}, not of {model!r}")
+        return chosen
+    for group in GROUPS.values():
+        if model in group.models:
+            return group
     raise JobError(
         f"model {model!r} cannot be swept: it trains on CIFAR-10 only as nin or a proxy ({', '.join(models.PROXIES)})"
     )
@@ -60,22 +77,9 @@ def train_arguments(
     model: str, variant: str, seed: int, recipe_name: str, params: Path, data: Path, out: Path, device: str = "auto"
 ) -> list[str]:
     """The ``roots train`` options of one run, with its recipe read from ``params``."""
-    return [
-        "--model",
-        model,
-        "--variant",
-        variant,
-        "--seed",
-        str(seed),
-        "--recipe",
-        f"{params}:recipes.{recipe_name}",
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--device",
-        device,
-    ]
+    recipe = f"{params}:recipes.{recipe_name}"
+    options = dict(model=model, variant=variant, seed=seed, recipe=recipe, data=data, out=out, device=device)
+    return [part for name, value in options.items() for part in (f"--{name}", str(value))]
 
 
 def listed(params: Path, runs_list: str, key: str) -> dict:
@@ -96,7 +100,7 @@ def listed(params: Path, runs_list: str, key: str) -> dict:
 def listed_arguments(params: Path, runs_list: str, key: str, data: Path, device: str = "auto") -> list[str]:
     """What ``roots job`` trains: entry ``key`` of ``runs_list``, into its folder of the checkout."""
     entry = listed(params, runs_list, key)
-    folder = group_of(entry["model"]).folder(Path("."), key)
+    folder = group_of(entry["model"], runs_list).folder(Path("."), key)
     return train_arguments(
         entry["model"], entry["variant"], entry["seed"], entry["recipe"], params, data, folder, device
     )

@@ -204,9 +204,10 @@ def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
     )
     # use_buffers: BatchNorm's running statistics are averaged with the weights they belong to
     ema = AveragedModel(model, multi_avg_fn=_ema_update(recipe.ema), use_buffers=True) if recipe.ema else None
-    # precision: a run resumed on a machine where ``auto`` means another one would be a different run
+    # the data by what it is, not where: a checkpoint committed in one checkout resumes in another; precision:
+    # a run resumed on a machine where ``auto`` means another one would be a different run
     identity = {
-        "run": {**asdict(run), "out": None, "device": device.type},
+        "run": {**asdict(run), "out": None, "data": data.source["name"], "device": device.type},
         "recipe": asdict(recipe),
         "precision": precision,
         "world": processes.world,
