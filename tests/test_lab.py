@@ -16,7 +16,10 @@ NOTEBOOK = "notebooks/topology.ipynb"  # reads committed runs only: seconds to r
 TOKEN = "roots-browser-test"
 
 pytest.importorskip("playwright", reason="the browser test needs the test extras (pip install -e '.[test]')")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium here: .ci/run installs Debian's chromium")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium here: .ci/run installs Debian's chromium"),
+]
 
 CELLS = """() => {
   const panel = window.jupyterapp.shell.currentWidget;

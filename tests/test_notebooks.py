@@ -23,6 +23,8 @@ from tiny import write_tiny_cifar
 from roots.train import data, loop
 from roots.train import recipe as recipes
 
+pytestmark = pytest.mark.slow  # DVC, subprocesses, notebooks or Triton's interpreter: minutes
+
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = sorted((ROOT / "results").glob("*/*.ipynb"))
 INPUTS = ("runs", "timing")  # results/ folders that notebooks read rather than write

@@ -13,6 +13,8 @@ from tiny import TIMING_ENTRY, TINY_RECIPE, dvc, git, make_checkout
 
 from roots.pipeline import stage
 
+pytestmark = pytest.mark.slow  # DVC, subprocesses, notebooks or Triton's interpreter: minutes
+
 
 def test_outputs_change_only_when_the_command_succeeds(tmp_path):
     (tmp_path / "results" / "x").mkdir(parents=True)

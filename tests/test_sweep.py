@@ -90,6 +90,7 @@ def _assert_same(results, expected):
         assert all(torch.equal(weights[key][name], expected_weights[key][name]) for name in expected_weights[key])
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_continues_and_ends_like_an_uninterrupted_one(tmp_path, params, tiny_cifar, uninterrupted):
     before = subprocess.run(_command(tmp_path, params, tiny_cifar, "--status"), capture_output=True, text=True)
     assert before.stdout.count("to do, ~") == 3 and "0 of 3 done, 3 to do" in before.stdout
@@ -119,6 +120,7 @@ def test_an_interrupted_sweep_continues_and_ends_like_an_uninterrupted_one(tmp_p
     assert "3 done (0 in this call)" in _sweep(tmp_path, params, tiny_cifar)  # a third call has nothing to do
 
 
+@pytest.mark.slow
 def test_a_deadline_stops_the_sweep_and_a_second_call_finishes(tmp_path, params, tiny_cifar, uninterrupted):
     first = _sweep(tmp_path, params, tiny_cifar, "--deadline", "2s")  # about a run's start-up
     stopped = re.search(r"(\d+) remaining \((\d+) interrupted, (\d+) not started, 0 failed\)", first)
@@ -128,6 +130,7 @@ def test_a_deadline_stops_the_sweep_and_a_second_call_finishes(tmp_path, params,
     _assert_same(_results(tmp_path), uninterrupted)
 
 
+@pytest.mark.slow
 def test_a_run_that_would_not_finish_by_the_deadline_is_not_started(tmp_path, tiny_cifar):
     slow = {
         "about": "stated to train 1 image/s",
@@ -256,6 +259,7 @@ def test_a_listed_run_is_trained_by_the_command_the_sweep_runs(params, tiny_cifa
     ]
 
 
+@pytest.mark.slow
 def test_a_campaign_in_a_worktree_hands_over_its_checkpoint_and_then_its_finished_run(tmp_path):
     """The CPU campaign across sessions: a sweep in a worktree, stopped mid-run, commits the run's
     checkpoint into the main checkout; a worktree made from that commit resumes it, and the

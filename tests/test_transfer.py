@@ -14,6 +14,8 @@ from tiny import TIMING_ENTRY, TINY_RECIPE, dvc, git, make_checkout
 
 from roots.pipeline import sweep, transfer
 
+pytestmark = pytest.mark.slow  # DVC, subprocesses, notebooks or Triton's interpreter: minutes
+
 CAMPAIGN = {
     "first": {
         "about": "a tiny run",

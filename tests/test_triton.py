@@ -18,10 +18,13 @@ pytest.importorskip("triton")
 from roots.bench import timing  # noqa: E402
 from roots.nn import implementations, models, triton_conv
 
-pytestmark = pytest.mark.skipif(
-    not torch.cuda.is_available() and not triton_conv.INTERPRETED,
-    reason="no GPU, and Triton was imported before TRITON_INTERPRET=1 was set",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not torch.cuda.is_available() and not triton_conv.INTERPRETED,
+        reason="no GPU, and Triton was imported before TRITON_INTERPRET=1 was set",
+    ),
+]
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # (in, out, kernel, stride, groups): NiN's conv2a (5x5) and conv3a (3x3); ResNet's 3x3 with stride 1
