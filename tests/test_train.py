@@ -306,7 +306,12 @@ def test_a_recipe_section_sets_defaults_and_the_command_line_wins(tmp_path):
 def test_every_recipe_in_params_yaml_is_a_valid_recipe_that_says_every_value():
     for name, values in yaml.safe_load(PARAMS.read_text())["recipes"].items():
         # all but workers (ImageFolder only) and the keys added since a recipe was written (defaults: old meaning)
-        assert set(dataclasses.asdict(recipes.Recipe())) - set(values) <= {"workers", "anneal", "label_smoothing", "ema"}, name
+        assert set(dataclasses.asdict(recipes.Recipe())) - set(values) <= {
+            "workers",
+            "anneal",
+            "label_smoothing",
+            "ema",
+        }, name
         assert dataclasses.asdict(recipes.Recipe(**values)) == {**dataclasses.asdict(recipes.Recipe()), **values}, name
 
 
