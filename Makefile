@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test test-fast lint lab
+.PHONY: repro test test-fast lint lab cpu-campaign
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,22 @@ lint: $(VENV)/.installed
 LAB_ARGS ?=
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# The CPU campaign (README, "The CPU campaign"): params.yaml's cpu_campaign queue, trained in the
+# background from its own worktree at this checkout's HEAD (so that editing here never changes the
+# code under a running sweep) until DEADLINE. Each finished run, and each stopped run's last-epoch
+# checkpoint, is committed into this checkout as it comes; the log is logs/cpu-campaign.log.
+CAMPAIGN_TREE ?= ../roots-cpu-campaign
+DEADLINE ?= 2.5h
+cpu-campaign: $(VENV)/.installed
+	@if [ -e $(CAMPAIGN_TREE)/.sweep.lock ] && ! flock -n $(CAMPAIGN_TREE)/.sweep.lock true; then \
+		echo "a sweep is still running in $(CAMPAIGN_TREE); stop it (kill -INT) or wait for its deadline"; exit 2; fi
+	test -f data/cifar10/source.json || $(BIN)/dvc repro prepare
+	git worktree remove --force $(CAMPAIGN_TREE) 2>/dev/null || true
+	git worktree add --detach $(CAMPAIGN_TREE) HEAD
+	mkdir -p logs
+	cd $(CAMPAIGN_TREE) && nohup $(abspath $(BIN))/python -m roots sweep --plan cpu_campaign --parallel 2 \
+		--carry-over --deadline $(DEADLINE) --data $(CURDIR)/data/cifar10 --into $(CURDIR) \
+		>> $(CURDIR)/logs/cpu-campaign.log 2>&1 &
+	@echo "CPU campaign started in $(CAMPAIGN_TREE) until $(DEADLINE) from now; tail -f logs/cpu-campaign.log"
+

@@ -78,7 +78,7 @@ def _prepare_data(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     run, recipe = _from_args(loop.Run, args), _from_args(recipes.Recipe, args)
-    metrics = loop.train(run, recipe, recipes.recipe_name(args.recipe, recipe))
+    metrics = loop.train(run, recipe, recipes.recipe_name(args.recipe, recipe), force=args.force)
     print(
         f"{run.out}: test accuracy {metrics['test_accuracy']:.2%} (top-5 {metrics['test_top5_accuracy']:.2%}) "
         f"after {metrics['epochs']} epochs, "
@@ -101,7 +101,7 @@ def _add_train(commands, recipe_defaults: dict) -> None:
             "variant": "a named variant (see `roots list`)",
             "groups": "your own schedule instead, e.g. conv2a=4,conv3a=2",
             "data": "prepared CIFAR-10 folder, or ImageFolder root",
-            "out": "folder for checkpoint, metrics.json, model.pt",
+            "out": "folder for checkpoint, metrics.json, model.pt; default runs/MODEL/VARIANT-sSEED (git-ignored)",
             "device": f"one of: {', '.join(devices.DEVICE_NAMES)}",
         },
     )
@@ -110,6 +110,9 @@ def _add_train(commands, recipe_defaults: dict) -> None:
         metavar="FILE:SECTION",
         help="defaults for the options below from a YAML section, e.g. params.yaml:recipes.imagenet; "
         "options given on the command line still win",
+    )
+    command.add_argument(
+        "--force", action="store_true", help="train again a finished run in --out, replacing its metrics and weights"
     )
     _add_fields(command, recipes.Recipe, {})
     command.set_defaults(run=_train, **recipe_defaults)

@@ -17,6 +17,7 @@ import torch
 import yaml
 from tiny import TINY_RECIPE, dvc, git, make_checkout, write_tiny_cifar, write_tiny_params
 
+from roots.errors import RootsError
 from roots.pipeline import sweep
 from roots.train import recipe as recipes
 
@@ -156,7 +157,7 @@ def test_one_sweep_per_root(tmp_path, params, tiny_cifar):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--plan", "everything"], "unknown plan 'everything'; choose one of: campaign, nin_runs, proxy_runs"),
+        (["--plan", "everything"], "unknown plan 'everything'; choose one of: campaign, cpu_campaign, nin_runs, nin_cpu_runs, proxy_runs"),
         (["--deadline", "soon"], "--deadline takes a duration such as 90s, 8m or 1.5h; got 'soon'"),
         (["--parallel", "0"], "--parallel must be at least 1, got 0"),
     ],
@@ -332,3 +333,17 @@ def test_a_campaign_in_a_worktree_hands_over_its_checkpoint_and_then_its_finishe
     assert listed == {"root-4-s0": {"variant": "root-4", "seed": 0, "recipe": "tiny"}}
     assert "nin_cpu_train@root-4-s0" in yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     assert "nin_cpu_train@root-4-s0" not in dvc(repo, "status", "nin_cpu_train@root-4-s0").stdout  # up to date
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"variant": "orig", "seed": "0", "recipe": "tiny"}, "nin_runs.orig-s0: seed must be an integer, got '0'"),
+        ({"variant": "orig", "recipe": "tiny"}, "nin_runs.orig-s0 lacks seed"),
+        ("orig", "nin_runs.orig-s0 must be a mapping"),
+    ],
+)
+def test_a_bad_run_entry_is_one_clear_line(tmp_path, entry, message):
+    params = write_tiny_params(tmp_path / "params.yaml", {"orig-s0": entry})
+    with pytest.raises(RootsError, match=re.escape(message)):
+        sweep.load_plan(params, "nin_runs")

@@ -178,8 +178,43 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tiny_cifar, tmp_path, cap
     run = _run(tiny_cifar, tmp_path / "run")
     loop.train(run, replace(TINY, epochs=1))
     torch.save({"identity": "something else"}, tmp_path / "run" / "checkpoint.pt")
-    assert loop.train(run, replace(TINY, epochs=1))["epochs"] == 1
+    assert loop.train(run, replace(TINY, epochs=1), force=True)["epochs"] == 1
     assert "belongs to other settings; starting afresh" in capsys.readouterr().out
+
+
+def test_an_unreadable_checkpoint_is_put_aside_and_the_run_starts_afresh(tiny_cifar, tmp_path, capsys):
+    run = _run(tiny_cifar, tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated by a full disk")
+    assert loop.train(run, replace(TINY, epochs=1))["epochs"] == 1
+    assert "checkpoint.pt is unreadable" in capsys.readouterr().out
+    assert (tmp_path / "run" / "checkpoint.pt.unreadable").is_file()
+
+
+def test_a_finished_run_is_trained_again_only_with_force(tiny_cifar, tmp_path, capsys):
+    argv = ["train", "--data", str(tiny_cifar), "--out", str(tmp_path / "run"), "--device", "cpu", "--epochs", "1",
+            "--batch-size", "40", "--workers", "0"]  # fmt: skip
+    assert main(argv) == 0
+    before = (tmp_path / "run" / "metrics.json").read_text()
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"roots: error: {tmp_path / 'run'} holds a finished run (metrics.json); --force trains it again, "
+                   "replacing it, or choose another --out"]  # fmt: skip
+    assert (tmp_path / "run" / "metrics.json").read_text() == before
+    assert main([*argv, "--force"]) == 0
+
+
+def test_the_default_out_folder_is_named_after_the_run(tiny_cifar, tmp_path, monkeypatch):
+    assert loop.Run(model="nin", variant="root-8", seed=3).out == "runs/nin/root-8-s3"
+    assert loop.Run(model="nin", groups="conv2a=4,conv3a=2").out == "runs/nin/conv2a4_conv3a2-s0"
+
+
+def test_a_data_set_whose_labels_do_not_match_its_images_is_refused(tmp_path):
+    data = write_tiny_cifar(tmp_path / "cifar10", size=16)
+    np.save(data / "test_labels.npy", np.load(data / "test_labels.npy")[:-5])
+    with pytest.raises(DataError, match="60 test images but 55 labels; prepare the data again"):
+        loaders.open_data(data, torch.device("cpu"), 32)
 
 
 def test_cifar_augmentation_crops_the_zero_padded_image_and_mirrors(tiny_cifar):
@@ -380,6 +415,7 @@ def test_a_proxy_trains_on_cifar_images(tmp_path):
         (["--batch-size", "1000"], "larger than the 120 training images"),
         (["--variant", "root-3"], "unknown"),
         (["--train-subset", "500"], "train_subset must be between 1 and the 120 train images"),
+        (["--seed", "-1"], "seed must be an integer of at least 0, got -1"),
     ],
 )
 def test_bad_training_input_gives_one_clear_line(tiny_cifar, tmp_path, capsys, argv, message):
@@ -389,7 +425,16 @@ def test_bad_training_input_gives_one_clear_line(tiny_cifar, tmp_path, capsys, a
         assert main(base + argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("roots: error: ") and message in err and len(err.strip().splitlines()) == 1
-    assert not any(out.glob("*.json")) and not any(out.glob("*.pt"))  # nothing written
+    assert not out.exists()  # nothing written, not even an empty folder
+
+
+def test_an_out_that_is_a_file_gives_one_clear_line(tiny_cifar, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    assert main(["train", "--data", str(tiny_cifar), "--out", str(tmp_path / "notes.txt"), "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"roots: error: --out {tmp_path / 'notes.txt'} is a file, not a folder; choose a folder for the run"
+    ]
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
 def test_an_imagefolder_without_train_and_val_is_refused(tmp_path):

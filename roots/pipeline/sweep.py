@@ -30,7 +30,7 @@ from roots.bench import timing
 from roots.errors import RootsError
 from roots.nn import models
 from roots.train import data, runs
-from roots.train.job import RUN_LISTS, Group, group_of, train_arguments
+from roots.train.job import RUN_LISTS, Group, checked_entry, group_of, train_arguments
 from roots.train.loop import CHECKPOINT, METRICS
 from roots.train.recipe import Recipe, same_recipe
 
@@ -200,8 +200,9 @@ def _recipe(content: dict, name: str, where: str) -> Recipe:
 
 def _listed_runs(content: dict, runs_list: str) -> list[PlannedRun]:
     jobs = []
-    for key, entry in (content.get(runs_list) or {}).items():
-        model = entry.get("model", "nin")
+    for key, written in (content.get(runs_list) or {}).items():
+        entry = checked_entry(runs_list, key, written)
+        model = entry["model"]
         run = PlannedRun(
             runs_list,
             model,

@@ -162,7 +162,19 @@ def _source(prepared: Path) -> Source:
 def load(prepared: Path) -> tuple[dict[str, np.ndarray], Source]:
     """The arrays of a prepared folder and the source they were decoded from."""
     source = _source(prepared)
-    return {name: np.load(Path(prepared) / f"{name}.npy") for name in ARRAYS}, source
+    arrays = {}
+    for name in ARRAYS:
+        try:
+            arrays[name] = np.load(Path(prepared) / f"{name}.npy")
+        except (OSError, ValueError, EOFError) as error:
+            raise DataError(f"{prepared}/{name}.npy is unreadable ({error}); prepare the data again") from None
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(images) != len(labels):  # a silently wrong accuracy otherwise
+            raise DataError(
+                f"{prepared}: {len(images)} {split} images but {len(labels)} labels; prepare the data again"
+            )
+    return arrays, source
 
 
 def describe(prepared: Path) -> tuple[dict[str, int], Source]:

@@ -79,21 +79,31 @@ def train_arguments(
     """The ``roots train`` options of one run, with its recipe read from ``params``."""
     recipe = f"{params}:recipes.{recipe_name}"
     options = dict(model=model, variant=variant, seed=seed, recipe=recipe, data=data, out=out, device=device)
-    return [part for name, value in options.items() for part in (f"--{name}", str(value))]
+    # --force: the caller (a DVC stage, a sweep) has decided that the run must be made (again)
+    return [part for name, value in options.items() for part in (f"--{name}", str(value))] + ["--force"]
 
 
 def listed(params: Path, runs_list: str, key: str) -> dict:
-    """Entry ``key`` of ``runs_list`` in ``params``, with its model filled in (NiN's list names none)."""
+    """Entry ``key`` of ``runs_list`` in ``params``, checked, with its model filled in (NiN's lists name none)."""
     if runs_list not in RUN_LISTS:
         raise JobError(f"unknown run list {runs_list!r}; choose one of: {', '.join(RUN_LISTS)}")
     content = yaml.safe_load(Path(params).read_text()) or {}
     entries = content.get(runs_list) or {}
     if key not in entries:
         raise JobError(f"{params} has no {runs_list}.{key}; it lists: {', '.join(entries) or 'nothing'}")
-    entry = {"model": "nin", **entries[key]}
+    return checked_entry(runs_list, key, entries[key])
+
+
+def checked_entry(runs_list: str, key: str, entry) -> dict:
+    """An entry of a run list as written in ``params.yaml``, checked, with its model filled in."""
+    if not isinstance(entry, dict):
+        raise JobError(f"{runs_list}.{key} must be a mapping such as {{variant: root-8, seed: 0, recipe: nin_cpu}}")
+    entry = {"model": "nin", **entry}
     missing = {"variant", "seed", "recipe"} - set(entry)
     if missing:
         raise JobError(f"{runs_list}.{key} lacks {', '.join(sorted(missing))}")
+    if isinstance(entry["seed"], bool) or not isinstance(entry["seed"], int):
+        raise JobError(f"{runs_list}.{key}: seed must be an integer, got {entry['seed']!r}")
     return entry
 
 

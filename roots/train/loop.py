@@ -48,8 +48,15 @@ class Run:
     groups: str | None = None  # a user's schedule "slot=g,..." instead of a named variant
     seed: int = 0
     data: str = "data/cifar10"
-    out: str = "runs/nin/orig-s0"
+    out: str | None = None  # None: runs/<model>/<variant>-s<seed> (git-ignored)
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise TrainingError(f"seed must be an integer of at least 0, got {self.seed!r}")
+        if self.out is None:
+            name = self.variant if self.groups is None else self.groups.replace("=", "").replace(",", "_")
+            object.__setattr__(self, "out", f"runs/{self.model}/{name}-s{self.seed}")
 
 
 def _loss(
@@ -98,7 +105,11 @@ def _save_atomically(payload, path: Path) -> None:
 def _exclusive(out: Path):
     """Hold ``out/train.lock`` while training: a second process on the same folder (a sweep
     started twice, say) is refused instead of interleaving its checkpoints with ours. The
-    operating system drops the lock when a process dies, so a killed run never blocks a resume."""
+    operating system drops the lock when a process dies, so a killed run never blocks a resume.
+    A folder made here for a run that fails before it writes anything is removed again."""
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"--out {out} is a file, not a folder; choose a folder for the run")
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     with open(out / LOCK, "a+") as handle:
         try:
@@ -110,6 +121,8 @@ def _exclusive(out: Path):
         finally:
             (out / LOCK).unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
+            if made and not any(out.iterdir()):
+                out.rmdir()
 
 
 @dataclass(frozen=True)
@@ -253,8 +266,14 @@ def _resume(session: _Session) -> list[dict]:
     path = session.out / CHECKPOINT
     if not path.is_file():
         return []
-    state = torch.load(path, map_location=session.device, weights_only=False)
-    if state["identity"] != session.identity:
+    try:
+        state = torch.load(path, map_location=session.device, weights_only=False)
+    except Exception as error:  # truncated by a full disk, garbage: keep it for a look, train afresh
+        aside = path.with_name(CHECKPOINT + ".unreadable")
+        os.replace(path, aside)
+        print(f"{path} is unreadable ({type(error).__name__}); moved to {aside.name}, starting afresh", flush=True)
+        return []
+    if not isinstance(state, dict) or state.get("identity") != session.identity:
         print(f"{path} belongs to other settings; starting afresh", flush=True)
         return []
     session.model.load_state_dict(state["model"])
@@ -333,11 +352,19 @@ def evaluate(session: _Session, model: torch.nn.Module) -> dict:
     return {"test_accuracy": correct / seen, "test_top5_accuracy": correct_top / seen, "test_loss": loss_sum / seen}
 
 
-def train(run: Run, recipe: Recipe = Recipe(), recipe_label: str | None = None) -> dict:
+def train(run: Run, recipe: Recipe = Recipe(), recipe_label: str | None = None, force: bool = False) -> dict:
     """Train, evaluate after every epoch, write ``metrics.json`` and ``model.pt`` into ``run.out``.
 
-    ``recipe_label`` is what the run records as its recipe's name (``recipe_name``).
+    ``recipe_label`` is what the run records as its recipe's name (``recipe_name``). A finished
+    run in ``run.out`` is trained again only with ``force`` (DVC and the sweep force: they
+    decided the run must be made again); by hand that is the way to lose a committed result.
     """
+    finished = Path(run.out) / METRICS
+    if finished.is_file() and not force:
+        raise TrainingError(
+            f"{run.out} holds a finished run ({METRICS}); --force trains it again, replacing it, "
+            f"or choose another --out"
+        )
     processes = _Processes.from_env()
     device = devices.resolve(run.device, processes.local_rank)
     if processes.world > 1:
