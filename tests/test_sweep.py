@@ -157,7 +157,10 @@ def test_one_sweep_per_root(tmp_path, params, tiny_cifar):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--plan", "everything"], "unknown plan 'everything'; choose one of: campaign, cpu_campaign, nin_runs, nin_cpu_runs, proxy_runs"),
+        (
+            ["--plan", "everything"],
+            "unknown plan 'everything'; choose one of: campaign, cpu_campaign, nin_runs, nin_cpu_runs, proxy_runs",
+        ),
         (["--deadline", "soon"], "--deadline takes a duration such as 90s, 8m or 1.5h; got 'soon'"),
         (["--parallel", "0"], "--parallel must be at least 1, got 0"),
     ],
