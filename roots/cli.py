@@ -130,8 +130,8 @@ def _add_job(commands) -> None:
     command = commands.add_parser(
         "job",
         help="train one run that params.yaml lists (dvc.yaml's training stages run this)",
-        description="Train entry KEY of RUNS_LIST (nin_runs, proxy_runs) with its recipe, into results/runs/: "
-        "the very command `roots sweep` runs for it.",
+        description=f"Train entry KEY of RUNS_LIST ({', '.join(job.RUN_LISTS)}) with its recipe, into "
+        "results/runs/: the very command `roots sweep` runs for it.",
     )
     command.add_argument("runs_list", metavar="RUNS_LIST", help=", ".join(job.RUN_LISTS))
     command.add_argument("key", metavar="KEY", help="the run's name in that list, e.g. root-8-s0")
@@ -276,7 +276,7 @@ def _sweep(args: argparse.Namespace) -> None:
 def _add_sweep(commands) -> None:
     command = commands.add_parser(
         "sweep",
-        help="train a plan of runs (nin_runs, proxy_runs, a campaign item, the campaign), several at once",
+        help="train a plan of runs (a run list, a campaign item, a whole queue), several at once",
         description="Work down a plan from params.yaml: skips finished runs, resumes interrupted ones, stops "
         "cleanly at --deadline; a second call continues where the first stopped.",
     )

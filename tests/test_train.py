@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -457,6 +458,21 @@ def test_a_finished_run_reads_back_as_a_table_row_and_a_model(tiny_cifar, tmp_pa
     assert network(torch.zeros(2, 3, 16, 16)).shape == (2, 10)
     with pytest.raises(runs.RunsError, match="no trained runs in"):
         runs.table(tmp_path / "empty")
+
+
+def test_a_table_reports_the_budget_that_covers_most_of_its_variants():
+    def rows(recipe, epochs, variants):
+        return [{"recipe": recipe, "epochs": epochs, "train_images": 50_000, "variant": v, "seed": 0} for v in variants]
+
+    table2 = ["orig", "root-2", "root-4", "root-8", "root-16"]
+    smoke = rows("nin_smoke", 2, [*table2, "tree-2"])
+    partial = pd.DataFrame(smoke + rows("nin_cpu", 15, ["orig", "root-2"]))
+    assert set(runs.most_complete_budget(partial, table2)["recipe"]) == {"nin_smoke"}  # the CPU budget: 2 of 5
+    complete = pd.DataFrame(smoke + rows("nin_cpu", 15, table2))
+    assert set(runs.most_complete_budget(complete, table2)["recipe"]) == {"nin_cpu"}  # as complete, and longer
+    without_orig = pd.DataFrame(rows("nin_cpu", 15, ["root-2"]))
+    with pytest.raises(runs.RunsError, match="has an Orig run"):
+        runs.most_complete_budget(without_orig, table2)
 
 
 def test_a_run_is_marked_uncommitted_only_when_the_package_differs_from_its_commit(tmp_path, tmp_path_factory):

@@ -121,11 +121,11 @@ def ilsvrc_metrics(counts: pd.DataFrame, columns: pd.DataFrame, proxy: pd.DataFr
     return metrics
 
 
-def write_nin(out_dir: Path, table: pd.DataFrame, reported: pd.DataFrame, runs_dir: Path, **extra: dict) -> dict:
+def write_nin(out_dir: Path, table: pd.DataFrame, reported: pd.DataFrame, **extra: dict) -> dict:
     """A NiN notebook's metrics (``accuracy_metrics`` and ``extra`` sections) and plot data (Fig. 5's
     points, every reported run's curve), written under ``out_dir``; the metrics."""
     metrics = {**accuracy_metrics(table, reported), **extra}
     write_metrics(Path(out_dir) / "metrics.json", metrics)
     write_plot_data(Path(out_dir) / "plots" / "error_vs_cost.csv", error_vs_cost(table))
-    write_plot_data(Path(out_dir) / "plots" / "curves.csv", curves(runs.curves(runs_dir, reported["run"].tolist())))
+    write_plot_data(Path(out_dir) / "plots" / "curves.csv", curves(runs.curves(reported["folder"].tolist())))
     return metrics

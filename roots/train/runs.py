@@ -46,21 +46,23 @@ TABLE_KEYS = (
     "git_commit",
 )
 RENAMED = {"recipe_name": "recipe"}  # a table's column for a key of the metrics
-COLUMNS = ("run", *(RENAMED.get(key, key) for key in TABLE_KEYS))
+COLUMNS = ("run", *(RENAMED.get(key, key) for key in TABLE_KEYS), "folder")
 BUDGET = ["recipe", "epochs", "train_images", "test_images", "data", "device", "precision"]
 
 
-def table(runs_dir: Path) -> pd.DataFrame:
-    """One row per run under ``runs_dir``: what was trained, how, on what, and how well."""
-    found = sorted(Path(runs_dir).glob(f"*/{METRICS}"))
+def table(*runs_dirs: Path) -> pd.DataFrame:
+    """One row per run under ``runs_dirs`` (e.g. the smoke runs' folder and the CPU campaign's):
+    what was trained, how, on what, and how well."""
+    found = sorted(path for runs_dir in runs_dirs for path in Path(runs_dir).glob(f"*/{METRICS}"))
     if not found:
-        raise RunsError(f"no trained runs in {runs_dir}: run `dvc repro` (see README, Training)")
+        raise RunsError(f"no trained runs in {', '.join(map(str, runs_dirs))}: run `dvc repro` (see README, Training)")
     rows = []
     for path in found:
         run: RunMetrics = json.loads(path.read_text())
         row = {RENAMED.get(key, key): run.get(key) for key in TABLE_KEYS}
         row.update(
             run=path.parent.name,
+            folder=str(path.parent),
             device=run["device"]["name"],
             data=run["data"]["name"],
             recipe=run.get("recipe_name") or "unnamed",
@@ -84,15 +86,19 @@ def budgets(frame: pd.DataFrame) -> list[str]:
     return sentences
 
 
-def largest_budget(frame: pd.DataFrame) -> pd.DataFrame:
-    """The runs a table reports: those of the recipe that trained most (epochs x images) among the
-    recipes with an Orig run to compare with. Runs of other recipes (a smoke run not yet replaced
-    by a GPU run, say) are left out of it; ``budgets`` still lists them."""
+def most_complete_budget(frame: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
+    """The runs a table of ``variants`` reports: one recipe's, the one with an Orig run that covers
+    most of them, and of those the one that trained most (epochs x images). So a table switches
+    to a longer budget (the CPU campaign's, a GPU's) once that budget has every variant the
+    smoke runs have; ``budgets`` still lists the other runs."""
     with_orig = frame[frame["recipe"].isin(frame.loc[frame["variant"] == "orig", "recipe"])]
     if with_orig.empty:
         raise RunsError("no recipe among these runs has an Orig run to compare the variants with")
+    recipes = with_orig.groupby("recipe")
+    covered = recipes["variant"].agg(lambda names: len(set(names) & set(variants)))
     size = (with_orig["epochs"] * with_orig["train_images"]).groupby(with_orig["recipe"]).max()
-    return frame[frame["recipe"] == size.idxmax()].reset_index(drop=True)
+    chosen = max(covered.index, key=lambda recipe: (covered[recipe], size[recipe]))
+    return frame[frame["recipe"] == chosen].reset_index(drop=True)
 
 
 def budget_label(frame: pd.DataFrame) -> str:
@@ -115,17 +121,17 @@ def budget_metrics(frame: pd.DataFrame) -> dict:
     }
 
 
-def curves(runs_dir: Path, names: list[str]) -> pd.DataFrame:
-    """Per-epoch test accuracy and training loss of the named runs, one row per run and epoch."""
+def curves(folders: list[Path]) -> pd.DataFrame:
+    """Per-epoch test accuracy and training loss of the runs in ``folders``, one row per run and epoch."""
     rows = [
         {
-            "run": name,
+            "run": Path(folder).name,
             "epoch": epoch["epoch"],
             "test_accuracy": epoch["test_accuracy"],
             "train_loss": epoch["train_loss"],
         }
-        for name in names
-        for epoch in metrics(Path(runs_dir) / name)["history"]
+        for folder in folders
+        for epoch in metrics(folder)["history"]
     ]
     return pd.DataFrame(rows, columns=["run", "epoch", "test_accuracy", "train_loss"])
 
