@@ -521,6 +521,13 @@ def sweep(
         (summary.done_before.append(job.name) if state(job, root).done else pending.append(job))
     running: list[_Running] = []
 
+    def hand_over(hook: Callable[[PlannedRun], None], job: PlannedRun) -> None:
+        """A hook that fails (a refused import, a busy git or DVC) is one line; the sweep goes on."""
+        try:
+            hook(job)
+        except (RootsError, OSError, subprocess.SubprocessError) as error:
+            say(f"{job.name}: could not hand over: {error}")
+
     def finish(entry: _Running, interrupted: bool) -> None:
         job, code = entry.job, entry.process.returncode
         after = state(job, root)
@@ -536,7 +543,7 @@ def sweep(
                     f"epochs, {metrics['images_per_second']:,.0f} img/s"
                 )
                 if finished is not None:
-                    finished(job)
+                    hand_over(finished, job)
             else:
                 say(f"{job.name}: done in {took}")
         elif interrupted:
@@ -544,7 +551,7 @@ def sweep(
             progress = after.describe() if after.epoch else "before its first epoch ended (starts again next time)"
             say(f"{job.name}: stopped after {took}, {progress}")
             if stopped is not None and isinstance(job, PlannedRun) and after.epoch:
-                stopped(job)
+                hand_over(stopped, job)
         else:
             summary.failed.append(job.name)
             say(f"{job.name}: failed (exit {code}) after {took}: {_last_line(entry.log)} [log: {entry.log}]")

@@ -373,12 +373,12 @@ def import_results(sources: list[Path], repo: Path = Path("."), commit: bool = T
     for line in taken:
         say(f"imported {line}")
     if stages and commit:
-        done = subprocess.run(
-            [sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *stages],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-        )
+        for attempt in range(5):  # another DVC command in the same checkout holds its lock for a moment
+            command = [sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *stages]
+            done = subprocess.run(command, cwd=repo, capture_output=True, text=True)
+            if not done.returncode or "lock" not in (done.stderr + done.stdout).lower():
+                break
+            time.sleep(5 * (attempt + 1))
         if done.returncode:
             said = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
             raise TransferError(f"dvc commit failed (exit {done.returncode}): {said[0] if said else 'no message'}")
