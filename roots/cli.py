@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -462,6 +463,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C (SIGINT) stops cleanly even in a process started in the background (nohup ... &), which
+    # inherits SIGINT ignored: a sweep's deadline and `kill -INT` reach it and its trainers alike
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         args = parse_args(argv)
         args.run(args)

@@ -478,6 +478,10 @@ def _stop(entries: list[_Running]) -> None:
             entry.process.wait()
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _last_line(log: Path) -> str:
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.is_file() else []
     return lines[-1] if lines else "no output"
@@ -556,6 +560,7 @@ def sweep(
             summary.failed.append(job.name)
             say(f"{job.name}: failed (exit {code}) after {took}: {_last_line(entry.log)} [log: {entry.log}]")
 
+    previous = signal.signal(signal.SIGTERM, _terminated)  # SIGTERM stops the jobs as Ctrl-C does
     with _one_sweep_at_a_time(root):
         try:
             while pending or running:
@@ -601,6 +606,8 @@ def sweep(
                 finish(entry, interrupted=True)
             summary.not_started += [job.name for job in pending]
             say("interrupted: the same command continues where this one stopped")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     summary.seconds = time.monotonic() - started
     return summary
 
