@@ -15,7 +15,7 @@ from roots import device as devices
 from roots import provenance
 from roots.bench import timing
 from roots.errors import RootsError
-from roots.nn import counting, implementations, models
+from roots.nn import counting, external, implementations, models
 from roots.paper import schedules
 from roots.pipeline import notebooks, stage, sweep, transfer
 from roots.train import data, job, loop
@@ -60,6 +60,9 @@ def _list(args: argparse.Namespace) -> None:
 
 
 def _profile(args: argparse.Namespace) -> None:
+    if external.is_external(args.model):
+        _profile_external(args)
+        return
     result = counting.profile(models.variant(args.model, args.variant, args.groups))
     if args.json:
         print(json.dumps(result))
@@ -69,6 +72,18 @@ def _profile(args: argparse.Namespace) -> None:
     print(f"  FLOPs (multiply-adds): {result['flops']:,}")
     print(f"  params ({result['params_convention']}): {result['params']:,}")
     print(f"  trainable params of this PyTorch model: {result['trainable_params']:,}")
+
+
+def _profile_external(args: argparse.Namespace) -> None:
+    result = external.profile(args.model, args.schedule or "root-8")
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{result['model']} {result['schedule']}, input {'x'.join(map(str, result['input_size']))}")
+    for what, label in (("flops", "FLOPs (multiply-adds)"), ("params", "params (all of the PyTorch model's)")):
+        ratio = result[what] / result[f"dense_{what}"]
+        print(f"  {label}: {result[what]:,} ({ratio:.1%} of the {result['dense_' + what]:,} without root modules)")
+    print(f"  grouped: {', '.join(f'{name}={groups}' for name, groups in result['groups'].items()) or 'nothing'}")
 
 
 def _prepare_data(args: argparse.Namespace) -> None:
@@ -429,9 +444,16 @@ def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
     commands = main.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="families and their named variants").set_defaults(run=_list)
     profile = commands.add_parser("profile", help="FLOPs and params of one variant")
-    profile.add_argument("--model", required=True, help=f"one of: {', '.join(models.ALL_FAMILIES)}")
+    profile.add_argument(
+        "--model", required=True, help=f"one of: {', '.join(models.ALL_FAMILIES)}; or torchvision:NAME"
+    )
     profile.add_argument("--variant", default="orig", help="a named variant (see `roots list`)")
     profile.add_argument("--groups", help="your own schedule instead, e.g. conv2a=4,conv3a=2")
+    profile.add_argument(
+        "--schedule",
+        help="for --model torchvision:NAME (any torchvision classifier, e.g. torchvision:resnet18): a named "
+        "topology put in by rootify, e.g. root-8 (the default), tree-4, col-2",
+    )
     profile.add_argument("--json", action="store_true", help="print one JSON object")
     profile.set_defaults(run=_profile)
     prepare = commands.add_parser("prepare-data", help="verify a CIFAR-10 archive and decode it once")

@@ -1,11 +1,14 @@
 """rootify: root modules in any CNN, the paper's schedules from its named topologies."""
 
+import json
+
 import pytest
 import torch
 import torchvision
 from ptflops import get_model_complexity_info
 from torch import nn
 
+from roots.cli import main
 from roots.errors import UnknownNameError
 from roots.nn import models
 from roots.nn.layers import GroupCountError
@@ -95,3 +98,14 @@ def test_a_rooted_convolution_is_he_initialised_over_its_groups_fan_in():
     weight = rooted.features[4].weight  # 128 filters over 64/8 = 8 input channels of 3x3
     assert weight.shape == (128, 8, 3, 3)
     assert weight.std().item() == pytest.approx((2 / (8 * 9)) ** 0.5, rel=0.05)
+
+
+def test_roots_profile_counts_a_torchvision_model_beside_its_dense_self(capsys):
+    assert main(["profile", "--model", "torchvision:resnet18", "--schedule", "root-4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # torchvision's own published numbers for resnet18: 11,689,512 parameters, 1.81 GFLOPS (multiply-adds)
+    assert result["dense_params"] == 11_689_512 and round(result["dense_flops"] / 1e9, 2) == 1.81
+    assert result["groups"]["layer1.0.conv1"] == 4 and "layer3.0.conv1" not in result["groups"]  # 4, 2, 1
+    assert result["flops"] < result["dense_flops"] and result["params"] < result["dense_params"]
+    assert main(["profile", "--model", "torchvision:resnet19"]) == 2
+    assert "unknown torchvision model 'resnet19'; choose one of: alexnet" in capsys.readouterr().err
