@@ -159,8 +159,12 @@ def _add_job(commands) -> None:
 
 
 def _time(args: argparse.Namespace) -> None:
-    family = models.family(args.model)
-    variants = family.variants() if args.variants == "all" else args.variants.split(",")
+    if args.variants != "all":
+        variants = args.variants.split(",")
+    elif external.is_external(args.model):
+        variants = list(external.DEFAULT_SCHEDULES)
+    else:
+        variants = models.family(args.model).variants()
     settings = [
         _from_args(timing.Setting, args, implementation=implementation, layout=layout).check()
         for implementation in args.implementation.split(",")
@@ -224,9 +228,14 @@ def _time_layers(args: argparse.Namespace, variants: list[str], setting: timing.
 
 def _add_time(commands) -> None:
     command = commands.add_parser("time", help="per-image forward time of variants, interleaved, with speed-ups")
-    command.add_argument("--model", required=True, help=f"one of: {', '.join(models.ALL_FAMILIES)}")
     command.add_argument(
-        "--variants", default="all", help="comma-separated named variants, or all (Orig is always added)"
+        "--model", required=True, help=f"one of: {', '.join(models.ALL_FAMILIES)}; or torchvision:NAME"
+    )
+    command.add_argument(
+        "--variants",
+        default="all",
+        help="comma-separated named variants, or all (Orig is always added); for torchvision:NAME, rootify "
+        f"schedules such as root-8, tree-4, col-2 (all: {', '.join(external.DEFAULT_SCHEDULES)})",
     )
     _add_fields(
         command,

@@ -10,7 +10,7 @@ from torch import nn
 
 from roots.bench import timing
 from roots.cli import main
-from roots.nn import counting, implementations, models
+from roots.nn import counting, external, implementations, models
 from roots.paper import schedules
 
 _HAND_RATIO = hand_counts.nin(schedules.named("nin", "orig")) / hand_counts.nin(
@@ -63,11 +63,21 @@ def _randomise_batchnorm(network: nn.Module, generator: torch.Generator) -> None
 
 
 @pytest.mark.parametrize(
-    ("model", "variant", "size"), [("nin", "root-4", 32), ("resnet50", "root-16", 64), ("googlenet", "root-4", 224)]
+    ("model", "variant", "size"),
+    [
+        ("nin", "root-4", 32),
+        ("resnet50", "root-16", 64),
+        ("googlenet", "root-4", 224),
+        # torchvision's networks keep Conv2d and BatchNorm2d apart: torch.fx finds the pairs
+        ("torchvision:resnet18", "root-4", 64),
+        ("torchvision:googlenet", "root-8", 64),
+        ("torchvision:mobilenet_v2", "orig", 64),  # depthwise convolutions, left dense by rootify
+    ],
 )
 def test_folding_batchnorm_into_the_convolutions_keeps_the_output(model, variant, size):
     generator = torch.Generator().manual_seed(0)
-    network = models.build(model, variant).double().eval()
+    built = external.network(model, variant) if external.is_external(model) else models.build(model, variant)
+    network = built.double().eval()
     x = torch.randn(2, 3, size, size, generator=generator, dtype=torch.float64)
     with torch.no_grad():
         identity = network(x)
@@ -79,6 +89,36 @@ def test_folding_batchnorm_into_the_convolutions_keeps_the_output(model, variant
         torch.testing.assert_close(folded(x), expected, rtol=1e-9, atol=1e-9 * expected.abs().max().item())
     with pytest.raises(ValueError, match="eval-mode"):
         implementations.fold_batchnorm(network.train())
+
+
+class _Branching(nn.Module):
+    """A forward torch.fx cannot trace: which way it goes depends on the data."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return y if y.sum() > 0 else -y
+
+
+def test_a_model_whose_batchnorm_cannot_be_found_gets_a_clear_error():
+    with pytest.raises(
+        ValueError, match="cannot fold the BatchNorms of _Branching: torch.fx cannot trace.*--no-fold-bn"
+    ):
+        implementations.fold_batchnorm(_Branching().eval())
+
+
+def test_a_torchvision_model_is_timed_with_its_rootify_schedules(capsys, tmp_path):
+    argv = ["time", "--model", "torchvision:resnet18", "--variants", "root-8", "--batch", "1", "--rounds", "2"]
+    assert main([*argv, "--warmup", "0", "--json", "--out-dir", str(tmp_path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    dense, rooted = result["variants"]
+    assert (dense["variant"], rooted["variant"]) == ("orig", "root-8")
+    counted = {name: external.flops(external.network("torchvision:resnet18", name)) for name in ("orig", "root-8")}
+    assert rooted["flops_ratio"] == pytest.approx(counted["orig"] / counted["root-8"]) and rooted["flops_ratio"] > 1.5
+    assert [path.name for path in tmp_path.iterdir()] == ["torchvision-resnet18-native-channels_last-fp32.json"]
 
 
 def test_time_json_has_speedups_flops_ratios_and_the_environment(capsys):

@@ -1,4 +1,5 @@
-"""Per-image forward time of a family's variants and their speed-up over Orig.
+"""Per-image forward time of a family's variants (or of a torchvision model's rootify schedules)
+and their speed-up over Orig.
 
 As the paper's footnote 1 measures: "per image for a forward pass computed on a large batch".
 All variants, of every setting asked for at once (implementation, layout, dtype), live in one
@@ -14,8 +15,10 @@ import json
 import math
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +28,8 @@ from tqdm import tqdm
 from roots import device as devices
 from roots import provenance
 from roots.errors import RootsError
-from roots.nn import counting, implementations, models
+from roots.nn import counting, external, implementations, models
+from roots.paper import schedules
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 LAYOUTS = ("channels_last", "nchw")
@@ -68,9 +72,35 @@ def _memory_format(layout: str) -> torch.memory_format:
     return torch.channels_last if layout == "channels_last" else torch.contiguous_format
 
 
-def _variants(model: str, names: list[str]) -> list[models.Variant]:
-    """Orig first (every speed-up is over it), then ``names`` once each, resolved before minutes of building."""
-    return [models.variant(model, name) for name in dict.fromkeys(["orig", *names])]
+@dataclass(frozen=True)
+class Network:
+    """One network to time: its name (a variant, or a rootify schedule of a torchvision model), how
+    to build it, the input it takes, and its FLOPs as its paper table counts them."""
+
+    name: str
+    build: Callable[[], torch.nn.Module]
+    input_size: tuple[int, int, int]
+    flops: Callable[[torch.nn.Module], int]
+
+
+def _variants(model: str, names: list[str]) -> list[Network]:
+    """Orig first (every speed-up is over it), then ``names`` once each, resolved before minutes of
+    building: a family's named variants, or for ``torchvision:NAME`` rootify's named schedules."""
+    names = list(dict.fromkeys([schedules.BASELINE, *names]))
+    if external.is_external(model):
+        external.build(model)  # an unknown name fails here, before anything is built
+        return [
+            Network(name, partial(external.network, model, name), external.INPUT_SIZE, external.flops) for name in names
+        ]
+    resolved = [models.variant(model, name) for name in names]
+    return [
+        Network(variant.name, variant.build, variant.family.input_size, partial(_family_flops, variant.family))
+        for variant in resolved
+    ]
+
+
+def _family_flops(family: models.Family, network: torch.nn.Module) -> int:
+    return counting.count(network, family)["flops"]
 
 
 def _prepare(network: torch.nn.Module, setting: Setting, device: torch.device) -> torch.nn.Module:
@@ -83,8 +113,8 @@ def _prepare(network: torch.nn.Module, setting: Setting, device: torch.device) -
     return torch.compile(network) if setting.compile else network
 
 
-def _images(family: models.Family, setting: Setting, device: torch.device) -> torch.Tensor:
-    images = torch.randn(setting.batch, *family.input_size, device=device, dtype=DTYPES[setting.dtype])
+def _images(input_size: tuple[int, int, int], setting: Setting, device: torch.device) -> torch.Tensor:
+    images = torch.randn(setting.batch, *input_size, device=device, dtype=DTYPES[setting.dtype])
     return images.contiguous(memory_format=_memory_format(setting.layout))
 
 
@@ -151,17 +181,17 @@ def measure_settings(model: str, variants: list[str], settings: list[Setting]) -
         raise TimingError("settings timed together share one device and one number of rounds")
     resolved = _variants(model, variants)
     names = [variant.name for variant in resolved]
-    family = resolved[0].family
+    input_size = resolved[0].input_size
     device = devices.resolve(settings[0].device)
     outcome: list[dict | Exception | None] = [None] * len(settings)
     seconds = {(index, name): [] for index in range(len(settings)) for name in names}
     with torch.inference_mode(), _benchmarked(device):
         built = {variant.name: variant.build().eval() for variant in resolved}
-        flops = {name: counting.count(network, family)["flops"] for name, network in built.items()}
+        flops = {variant.name: variant.flops(built[variant.name]) for variant in resolved}
         networks, images, repeats = {}, {}, {}
         for index, setting in enumerate(settings):
             try:
-                images[index] = _images(family, setting, device)
+                images[index] = _images(input_size, setting, device)
                 for name in names:
                     network = _prepare(built[name], setting, device)
                     for _ in range(setting.warmup):
@@ -211,10 +241,10 @@ def _rows(names: list[str], seconds: dict[str, list[float]], flops: dict[str, in
     rows = []
     for name in names:
         ms = [value * 1e3 for value in seconds[name]]
-        speedups = [base / value for base, value in zip(seconds["orig"], seconds[name])]
+        speedups = [base / value for base, value in zip(seconds[schedules.BASELINE], seconds[name])]
         ms_low, ms_median, ms_high = _quartiles(ms)
         low, median, high = _quartiles(speedups)
-        flops_ratio = flops["orig"] / flops[name]
+        flops_ratio = flops[schedules.BASELINE] / flops[name]
         rows.append(
             {
                 "variant": name,
@@ -243,14 +273,18 @@ def save(result: dict, directory: Path) -> Path:
     return path
 
 
+def _file_name(model: str) -> str:
+    return model.replace(":", "-")  # torchvision:resnet18 -> torchvision-resnet18
+
+
 def result_path(directory: Path, model: str, setting: Setting) -> Path:
     """Where ``roots time --out-dir`` keeps one model's result for one setting."""
-    return Path(directory) / f"{model}-{setting.implementation}-{setting.layout}-{setting.dtype}.json"
+    return Path(directory) / f"{_file_name(model)}-{setting.implementation}-{setting.layout}-{setting.dtype}.json"
 
 
 def layers_path(directory: Path, model: str, setting: Setting) -> Path:
     """Where ``roots time --layers --out-dir`` keeps one model's per-layer breakdown for a setting."""
-    return Path(directory) / f"{model}-layers-{setting.implementation}-{setting.layout}-{setting.dtype}.csv"
+    return Path(directory) / f"{_file_name(model)}-layers-{setting.implementation}-{setting.layout}-{setting.dtype}.csv"
 
 
 def matches(path: Path, setting: Setting) -> bool:
@@ -387,12 +421,12 @@ def layer_times(model: str, variants: list[str], setting: Setting = Setting()) -
     resolved = _variants(model, variants)
     names = [variant.name for variant in resolved]
     device = devices.resolve(setting.device)
-    family = resolved[0].family
-    images = _images(family, setting, device)
+    input_size = resolved[0].input_size
+    images = _images(input_size, setting, device)
     counted, networks = {}, {}
     for variant in resolved:
         built = variant.build().eval()
-        counted[variant.name] = {layer.name: layer for layer in counting.count_layers(built, family.input_size)}
+        counted[variant.name] = {layer.name: layer for layer in counting.count_layers(built, input_size)}
         networks[variant.name] = _prepare(built, setting, device)  # the same module names, whatever computes them
     totals: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode(), _benchmarked(device):

@@ -10,12 +10,15 @@ from torch import nn
 from roots.errors import UnknownNameError
 from roots.nn import counting
 from roots.nn.rootify import rootify
+from roots.paper import schedules
 
 PREFIX = "torchvision:"
 INPUT_SIZE = (3, 224, 224)  # torchvision's ImageNet classifiers
 # what a builder needs to make a plain, randomly initialised network (GoogLeNet's side heads are
 # training-time extras, and it warns unless asked for its own initialisation)
 BUILD_OPTIONS = {"googlenet": {"aux_logits": False, "init_weights": True}}
+DENSE = schedules.BASELINE  # the schedule name of the network as torchvision builds it, what ratios are over
+DEFAULT_SCHEDULES = ("root-2", "root-4", "root-8", "root-16")  # what `roots time` compares when asked for all
 
 
 def is_external(model: str) -> bool:
@@ -31,9 +34,19 @@ def build(model: str) -> nn.Module:
     return torchvision.models.get_model(name, weights=None, **BUILD_OPTIONS.get(name, {}))
 
 
+def network(model: str, schedule: str) -> nn.Module:
+    """``model`` with ``schedule``'s root modules (``orig``: as torchvision builds it)."""
+    dense = build(model)
+    return dense if schedule == DENSE else rootify(dense, schedule, INPUT_SIZE)
+
+
+def flops(network: nn.Module) -> int:
+    """Multiply-adds of one image, counted as the paper counts them (convolutions and FC layers)."""
+    return counting.total_flops(counting.count_layers(network.eval(), INPUT_SIZE))
+
+
 def _counts(network: nn.Module) -> dict:
-    layers = counting.count_layers(network.eval(), INPUT_SIZE)
-    return {"flops": counting.total_flops(layers), "params": sum(p.numel() for p in network.parameters())}
+    return {"flops": flops(network), "params": sum(p.numel() for p in network.parameters())}
 
 
 def profile(model: str, schedule: str) -> dict:

@@ -25,6 +25,7 @@ import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.fx.experimental import optimization as fx_optimization
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from roots.errors import UnknownNameError
@@ -158,7 +159,13 @@ def use(model: nn.Module, implementation: str) -> nn.Module:
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """A copy of an eval-mode ``model`` with every ``ConvBN``'s BatchNorm merged into its convolution."""
+    """A copy of an eval-mode ``model`` with every BatchNorm that follows a convolution merged into it.
+
+    The project's ``ConvBN`` blocks are folded in place (the Triton kernels recognise them by their
+    shape); any other network (torchvision's, a user's) is traced with torch.fx, whose ``fuse``
+    merges each Conv2d + BatchNorm2d pair whose convolution feeds nothing else. A BatchNorm that
+    follows no convolution (pre-activation) is left as it is.
+    """
     if model.training:
         raise ValueError("fold_batchnorm needs an eval-mode model: training BatchNorm uses batch statistics")
     model = copy.deepcopy(model)
@@ -166,4 +173,13 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         if isinstance(module, ConvBN) and isinstance(module[1], nn.BatchNorm2d):
             module[0] = fuse_conv_bn_eval(module[0], module[1])
             module[1] = nn.Identity()
-    return model
+    if not any(isinstance(module, nn.BatchNorm2d) for module in model.modules()):
+        return model
+    try:
+        return fx_optimization.fuse(model, inplace=True)
+    except Exception as error:  # torch.fx cannot trace every forward (data-dependent control flow)
+        raise ValueError(
+            f"cannot fold the BatchNorms of {type(model).__name__}: torch.fx cannot trace its forward "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no message'}); "
+            "time it with --no-fold-bn"
+        ) from error

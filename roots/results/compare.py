@@ -111,11 +111,6 @@ def in_paper_units(frame: pd.DataFrame, flops_exp: int, params_exp: int) -> pd.D
     )
 
 
-def topology(variant: str) -> str:
-    """``root-8`` -> ``root``; Orig is its own topology (no groups)."""
-    return variant.split("-")[0]
-
-
 def accuracy_vs_paper(trained: pd.DataFrame, table: int) -> pd.DataFrame:
     """Test accuracy of our trained runs (mean, std and count over seeds) beside a paper table.
 
@@ -132,10 +127,13 @@ def accuracy_vs_paper(trained: pd.DataFrame, table: int) -> pd.DataFrame:
         flops=("flops", "first"),
         params=("params", "first"),
     )
-    reported = paper.table_rows(table)[["variant", "top1_accuracy", "top5_accuracy", "paper_flops", "paper_params"]]
+    reported = paper.table_rows(table)[
+        ["model", "variant", "top1_accuracy", "top5_accuracy", "paper_flops", "paper_params"]
+    ]
     reported = reported.rename(columns={"top1_accuracy": "paper_accuracy", "top5_accuracy": "paper_top5_accuracy"})
     frame = reported.merge(ours, on="variant", how="left")
-    frame.insert(1, "topology", frame["variant"].map(topology))
+    frame.insert(1, "topology", [schedules.topology(m, v) for m, v in zip(frame["model"], frame["variant"])])
+    frame.insert(2, "k", [schedules.k(m, v) for m, v in zip(frame["model"], frame["variant"])])
     frame["seeds"] = frame["seeds"].fillna(0).astype(int)
     orig = frame.set_index("variant").loc["orig"]
     frame["accuracy_vs_orig"] = frame["accuracy"] - orig["accuracy"]
@@ -152,7 +150,7 @@ def topologies_at_equal_k(frame: pd.DataFrame) -> pd.DataFrame:
     the better of tree and column (the paper's claim: not below zero), and ``orig_std`` Orig's
     seed-to-seed standard deviation: a lead smaller than it is not evidence either way.
     """
-    table = frame[frame["topology"] != "orig"].assign(k=lambda f: f["variant"].str.split("-").str[1].astype(int))
+    table = frame[frame["topology"] != "orig"]
     orig_std = frame.set_index("variant").loc["orig", "accuracy_std"]
     rows = []
     for k, group in table.groupby("k"):
@@ -196,6 +194,7 @@ def error_vs_cost(family: str) -> pd.DataFrame:
     counts = counts_vs_paper(family)[["variant", "flops", "params", "paper_flops", "paper_params"]]
     reported = paper.reported().query("model == @family")[["variant", "top1_accuracy", "top5_accuracy"]]
     frame = counts.merge(reported, on="variant")
+    frame.insert(1, "topology", [schedules.topology(family, variant) for variant in frame["variant"]])
     frame["paper_top1_error"] = 1 - frame.pop("top1_accuracy")
     frame["paper_top5_error"] = 1 - frame.pop("top5_accuracy")
     return frame

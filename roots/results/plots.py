@@ -18,7 +18,7 @@ _LABEL_OFFSETS = {"root": ((5, -9), "left"), "col": ((-5, 4), "right")}  # apart
 
 def _label_points(ax, frame: pd.DataFrame, x: str, y: pd.Series) -> None:
     for (_, point), value in zip(frame.iterrows(), y):
-        offset, align = _LABEL_OFFSETS.get(str(point["variant"]).split("-")[0], ((5, 4), "left"))
+        offset, align = _LABEL_OFFSETS.get(point["topology"], ((5, 4), "left"))
         ax.annotate(
             point["variant"], (point[x], value), fontsize=7, xytext=offset, textcoords="offset points", ha=align
         )
