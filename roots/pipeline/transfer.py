@@ -27,7 +27,7 @@ import tarfile
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 import yaml
@@ -150,6 +150,45 @@ def pack(root: Path, out: Path, max_bytes: int = 16 * MIB, max_files: int = 8, e
     return report
 
 
+_RUN_KEYS = ("model", "variant", "seed", "recipe", "recipe_name", "data", "test_accuracy", "epochs", "device")
+PACKED_FOLDERS = ("results", "logs")  # what `pack` sends (``_candidates``), and all that `unpack` writes
+_MANIFEST_KEYS = {"path": str, "member": str, "sha256": str, "piece": int, "pieces": int}
+
+
+def _confined(path: object, source: Path) -> str:
+    """``path`` if it names a file inside one of ``PACKED_FOLDERS``, else a one-line refusal: an
+    archive must not write outside the folder it is unpacked into (no absolute path, no ``..``)."""
+    parts = PurePosixPath(path).parts if isinstance(path, str) else ()
+    if not parts or parts[0] not in PACKED_FOLDERS or ".." in parts or "\\" in path or len(parts) < 2:
+        raise TransferError(
+            f"{source}: its manifest names {path!r}, which is not a file under {' or '.join(PACKED_FOLDERS)}/; "
+            "refused (the archive was not made by `roots pack`, or it was altered)"
+        )
+    return PurePosixPath(*parts).as_posix()
+
+
+def _manifest(tar: tarfile.TarFile, source: Path) -> list[dict]:
+    """An archive's manifest, each entry checked: its keys, types and confined paths."""
+    try:
+        manifest = json.load(tar.extractfile(MANIFEST))
+    except KeyError:
+        raise TransferError(f"{source} has no {MANIFEST}: it was not made by `roots pack`") from None
+    except ValueError as error:
+        raise TransferError(f"{source}: its {MANIFEST} is not JSON ({error})") from None
+    if not isinstance(manifest, list):
+        raise TransferError(f"{source}: its {MANIFEST} is not a list of files")
+    for entry in manifest:
+        wrong = [
+            key
+            for key, kind in _MANIFEST_KEYS.items()
+            if not isinstance(entry, dict) or not isinstance(entry.get(key), kind)
+        ]
+        if wrong:
+            raise TransferError(f"{source}: an entry of its {MANIFEST} lacks or mistypes {', '.join(wrong)}: {entry!r}")
+        entry["path"], entry["member"] = _confined(entry["path"], source), _confined(entry["member"], source)
+    return manifest
+
+
 def unpack(sources: list[Path], into: Path) -> list[str]:
     """Files of ``sources`` (archives from ``pack``, or folders holding ``results/``) under ``into``,
     split files joined and every checksum verified; their paths relative to ``into``."""
@@ -159,25 +198,31 @@ def unpack(sources: list[Path], into: Path) -> list[str]:
         if source.is_dir():
             for path in _candidates(source):
                 relative = path.relative_to(source).as_posix()
+                if path.is_symlink():
+                    raise TransferError(f"{source}: {relative} is a link; refused (bring back the files themselves)")
                 (into / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, into / relative)
                 found[relative] = {"sha256": _sha256(path), "pieces": {1: into / relative}, "count": 1}
             continue
+        if not source.is_file():
+            raise TransferError(f"{source}: no such archive or folder")
         if not tarfile.is_tarfile(source):
             raise TransferError(f"{source} is neither a folder nor an archive made by `roots pack`")
-        with tarfile.open(source) as tar:
-            try:
-                manifest = json.load(tar.extractfile(MANIFEST))
-            except KeyError:
-                raise TransferError(f"{source} has no {MANIFEST}: it was not made by `roots pack`") from None
-            for entry in manifest:
-                piece = into / ".pieces" / f"{entry['member']}"
-                piece.parent.mkdir(parents=True, exist_ok=True)
-                piece.write_bytes(tar.extractfile(entry["member"]).read())
-                record = found.setdefault(
-                    entry["path"], {"sha256": entry["sha256"], "pieces": {}, "count": entry["pieces"]}
-                )
-                record["pieces"][entry["piece"]] = piece
+        try:
+            with tarfile.open(source) as tar:
+                for entry in _manifest(tar, source):
+                    piece = into / ".pieces" / entry["member"]
+                    piece.parent.mkdir(parents=True, exist_ok=True)
+                    member = tar.getmember(entry["member"])
+                    if not member.isfile():
+                        raise TransferError(f"{source}: {entry['member']} is not a plain file; refused")
+                    piece.write_bytes(tar.extractfile(member).read())
+                    record = found.setdefault(
+                        entry["path"], {"sha256": entry["sha256"], "pieces": {}, "count": entry["pieces"]}
+                    )
+                    record["pieces"][entry["piece"]] = piece
+        except (tarfile.TarError, EOFError, OSError, KeyError) as error:  # truncated, or a member missing
+            raise TransferError(f"{source} is damaged ({type(error).__name__}: {error}); bring it back again") from None
     for relative, record in found.items():
         missing = sorted(set(range(1, record["count"] + 1)) - set(record["pieces"]))
         if missing:
@@ -235,6 +280,9 @@ class _Checkout:
         return data.describe(prepared)[1].name
 
     def run_differs(self, metrics: dict, group: str, key: str) -> str | None:
+        missing = sorted(set(_RUN_KEYS) - set(metrics)) if isinstance(metrics, dict) else list(_RUN_KEYS)
+        if missing:
+            return f"its {METRICS} lacks {', '.join(missing)} (not a finished run of `roots train`)"
         recipes = self.params.get("recipes") or {}
         name = metrics.get("recipe_name")
         model_group = GROUPS.get(group)
@@ -287,23 +335,19 @@ class _Checkout:
 
 
 def _set_entries(params: Path, additions: dict[str, dict[str, dict]]) -> None:
-    """Add or replace entries of mappings in ``params.yaml``, keeping its comments and layout."""
-    from ruamel.yaml import YAML  # DVC's own YAML library: a round trip keeps every comment
+    """Add or replace entries of mappings in ``params.yaml``, keeping its comments and layout: with
+    DVC's own round trip (the one ``dvc exp run -S`` uses), so that each writes only what it changes."""
+    from dvc.utils.serialize import modify_yaml
     from ruamel.yaml.comments import CommentedMap
 
-    editor = YAML()
-    editor.preserve_quotes = True
-    editor.width = 120
-    content = editor.load(params.read_text())
-    for section, entries in additions.items():
-        if not isinstance(content.get(section), dict):
-            content[section] = CommentedMap()
-        for key, entry in entries.items():
-            value = CommentedMap(entry)
-            value.fa.set_flow_style()
-            content[section][key] = value
-    with open(params, "w") as handle:
-        editor.dump(content, handle)
+    with modify_yaml(params) as content:
+        for section, entries in additions.items():
+            if not isinstance(content.get(section), dict):
+                content[section] = CommentedMap()
+            for key, entry in entries.items():
+                value = CommentedMap(entry)
+                value.fa.set_flow_style()
+                content[section][key] = value
 
 
 def import_results(sources: list[Path], repo: Path = Path("."), commit: bool = True, say=print) -> list[str]:
@@ -317,7 +361,11 @@ def import_results(sources: list[Path], repo: Path = Path("."), commit: bool = T
         for metrics_path in sorted(staged.glob(f"results/runs/*/*/{METRICS}")):
             folder = metrics_path.parent
             group, key = folder.parent.name, folder.name
-            metrics = json.loads(metrics_path.read_text())
+            try:
+                metrics = json.loads(metrics_path.read_text())
+            except ValueError as error:
+                refused.append(f"refused results/runs/{group}/{key}: its {METRICS} is not JSON ({error})")
+                continue
             reason = (
                 "its model.pt did not come back (pack it again with room for it)"
                 if not (folder / WEIGHTS).is_file()
