@@ -265,12 +265,13 @@ def _add_time(commands) -> None:
 
 def _sweep(args: argparse.Namespace) -> None:
     jobs = sweep.load_plan(args.params, args.plan)
+    sweep.check_parallel(args.parallel)
+    deadline = sweep.parse_duration(args.deadline) if args.deadline else None
     if args.status:
         lines, _ = sweep.status(jobs, args.root, args.parallel, args.data)
         print(f"plan {args.plan} ({args.params}) in {args.root}:")
         print("\n".join(lines))
         return
-    deadline = sweep.parse_duration(args.deadline) if args.deadline else None
     hooks = {}
     if args.into is not None:
         if not (args.into / "dvc.yaml").is_file():
@@ -291,6 +292,8 @@ def _sweep(args: argparse.Namespace) -> None:
         **hooks,
     )
     print(summary.line(args.plan))
+    if summary.stopped_by_signal:
+        raise KeyboardInterrupt  # an exit status that says so (130), for a script that ran it
     if summary.failed:
         raise sweep.SweepError(
             f"{len(summary.failed)} job(s) failed: {', '.join(summary.failed)} (their logs are in "
@@ -497,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C (SIGINT) stops cleanly even in a process started in the background (nohup ... &), which
     # inherits SIGINT ignored: a sweep's deadline and `kill -INT` reach it and its trainers alike
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    args = None
     try:
         args = parse_args(argv)
         args.run(args)
@@ -504,6 +508,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"roots: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("roots: interrupted; the same command resumes from the last finished epoch", file=sys.stderr)
+        print(f"roots: interrupted{_RESUMES.get(getattr(args, 'command', None), '')}", file=sys.stderr)
         return 130
     return 0
+
+
+# what an interrupted command keeps, where it keeps anything
+_RESUMES = {
+    "train": "; the same command resumes from the last finished epoch",
+    "job": "; the same command resumes from the last finished epoch",
+    "sweep": "; the same command continues where this one stopped",
+    "campaign": "; the same command continues where this one stopped",
+}

@@ -107,6 +107,7 @@ def test_an_interrupted_sweep_continues_and_ends_like_an_uninterrupted_one(tmp_p
     sweeping.send_signal(signal.SIGINT)  # Ctrl-C
     out, _ = sweeping.communicate(timeout=120)
     assert "stopped after" in out and "interrupted: the same command continues" in out
+    assert sweeping.returncode == 130  # a script that ran it learns it did not finish
     kept = [path for path in checkpoints if path.is_file()]
     assert kept and not (kept[0].parent / "metrics.json").exists()  # stopped mid-run, its checkpoint kept
 
@@ -149,9 +150,40 @@ def test_a_run_that_would_not_finish_by_the_deadline_is_not_started(tmp_path, ti
 def test_one_sweep_per_root(tmp_path, params, tiny_cifar):
     with open(tmp_path / ".sweep.lock", "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running sweep holds it
+        held.write("4242\n")
+        held.flush()
         done = subprocess.run(_command(tmp_path, params, tiny_cifar), capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and done.stderr.startswith("roots: error: another sweep is working in")
+    assert done.returncode == 2 and done.stderr.startswith("roots: error: another sweep (process 4242) is working in")
+    assert "kill -INT 4242" in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_trainer_stops_when_its_sweep_is_killed(tmp_path):
+    """SIGKILL cannot be caught: the kernel itself tells each trainer (PR_SET_PDEATHSIG)."""
+    marker = tmp_path / "stopped"
+    trainer = (
+        "import signal, sys, time\n"
+        f"signal.signal(signal.SIGINT, lambda *_: (open({str(marker)!r}, 'w').close(), sys.exit(130)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    sweep_like = (
+        "import subprocess, sys, time\n"
+        "from roots.pipeline import sweep\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {trainer!r}], process_group=0, "
+        "preexec_fn=sweep._stop_with_the_sweep, stdout=subprocess.PIPE, text=True)\n"
+        "child.stdout.readline()\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", sweep_like], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=10)
+    started = time.monotonic()
+    while not marker.exists() and time.monotonic() - started < 10:
+        time.sleep(0.05)
+    assert marker.exists(), f"the trainer (process {child}) went on after its sweep was killed"
 
 
 @pytest.mark.parametrize(
@@ -163,6 +195,10 @@ def test_one_sweep_per_root(tmp_path, params, tiny_cifar):
         ),
         (["--deadline", "soon"], "--deadline takes a duration such as 90s, 8m or 1.5h; got 'soon'"),
         (["--parallel", "0"], "--parallel must be at least 1, got 0"),
+        (["--parallel", "0", "--status"], "--parallel must be at least 1, got 0"),
+        (["--parallel", "-1", "--status"], "--parallel must be at least 1, got -1"),
+        (["--deadline", "nan"], "--deadline must be a positive, finite duration, got 'nan'"),
+        (["--deadline", "inf", "--status"], "--deadline must be a positive, finite duration, got 'inf'"),
     ],
 )
 def test_bad_sweep_input_gives_one_line(tmp_path, params, tiny_cifar, argv, message):

@@ -11,7 +11,9 @@ ends with the results of one uninterrupted call (the trainer resumes exactly).
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
+import math
 import os
 import signal
 import statistics
@@ -376,7 +378,7 @@ def status(jobs: list[Job], root: Path, parallel: int = 1, data_dir: Path | None
     An item's minutes are its training runs' seconds shared over ``parallel`` slots, plus its
     timings (which run alone).
     """
-    estimator = _Estimator(Path(root), parallel, _train_images(data_dir))
+    estimator = _Estimator(Path(root), check_parallel(parallel), _train_images(data_dir))
     estimator.learn(jobs)
     lines, remaining, items = [], 0, {}
     for job in jobs:
@@ -414,13 +416,38 @@ def status(jobs: list[Job], root: Path, parallel: int = 1, data_dir: Path | None
 
 @contextmanager
 def _one_sweep_at_a_time(root: Path):
+    """The sweep's lock, holding its process id: the kernel releases it however the sweep ends."""
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".sweep.lock", "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SweepError(f"another sweep is working in {root}; wait for it or stop it (Ctrl-C)") from None
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise SweepError(
+                f"another sweep (process {holder}) is working in {root}; wait for it or stop it (kill -INT {holder})"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
         yield
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with_the_sweep() -> None:
+    """Run in each trainer before it starts: Linux sends it SIGINT when the sweep dies, even by
+    SIGKILL, so that it stops at its last checkpoint instead of training on, orphaned, beside the
+    next sweep (which would then find the run locked)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+
+
+def check_parallel(parallel: int) -> int:
+    if parallel < 1:
+        raise SweepError(f"--parallel must be at least 1, got {parallel}")
+    return parallel
 
 
 @dataclass
@@ -441,6 +468,7 @@ class Summary:
     failed: list[str] = field(default_factory=list)
     images: int = 0
     seconds: float = 0.0
+    stopped_by_signal: bool = False  # Ctrl-C or SIGTERM, not the deadline
 
     @property
     def remaining(self) -> int:
@@ -507,8 +535,7 @@ def sweep(
     each stops at the deadline with its last epoch's checkpoint). ``finished`` is called with
     each run that finishes, ``stopped`` with each run stopped unfinished (``roots sweep --into``).
     """
-    if parallel < 1:
-        raise SweepError(f"--parallel must be at least 1, got {parallel}")
+    check_parallel(parallel)
     root, params, data_dir = Path(root).resolve(), Path(params).resolve(), Path(data_dir).resolve()
     started = time.monotonic()
     ends = started + deadline if deadline is not None else None
@@ -584,6 +611,7 @@ def sweep(
                             stderr=subprocess.STDOUT,
                             env=env,
                             process_group=0,
+                            preexec_fn=_stop_with_the_sweep,
                         )  # Ctrl-C reaches them through us, once
                     running.append(_Running(job, process, time.monotonic(), current.epoch, log))
                 if ends is not None and time.monotonic() >= ends:
@@ -605,6 +633,7 @@ def sweep(
             for entry in running:
                 finish(entry, interrupted=True)
             summary.not_started += [job.name for job in pending]
+            summary.stopped_by_signal = True
             say("interrupted: the same command continues where this one stopped")
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -620,6 +649,6 @@ def parse_duration(text: str) -> float:
         seconds = float(number) * units[unit]
     except ValueError:
         raise SweepError(f"--deadline takes a duration such as 90s, 8m or 1.5h; got {text!r}") from None
-    if seconds <= 0:
-        raise SweepError(f"--deadline must be positive, got {text!r}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise SweepError(f"--deadline must be a positive, finite duration, got {text!r}")
     return seconds
