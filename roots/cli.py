@@ -194,9 +194,9 @@ def _time(args: argparse.Namespace) -> None:
                 file=sys.stderr,
             )
     if failed:
+        measured = "nothing was measured" if len(failed) == len(settings) else "the others were measured"
         raise timing.TimingError(
-            f"{len(failed)} of {len(settings)} settings of {args.model} failed ({', '.join(failed)}); "
-            "the others were measured"
+            f"{len(failed)} of {len(settings)} settings of {args.model} failed ({', '.join(failed)}); {measured}"
         )
 
 

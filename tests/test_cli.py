@@ -42,6 +42,9 @@ def test_profile_accepts_a_users_schedule(capsys):
         (["profile", "--model", "alexnet"], "unknown model 'alexnet'; choose one of: nin"),
         (["profile", "--model", "nin", "--variant", "root-5"], "choose one of: orig, root-2"),
         (["profile", "--model", "nin", "--groups", "conv2a=5"], "conv2a: 5 groups do not divide its 96 input"),
+        (["tidy-notebook", "missing.ipynb"], "roots: error: no notebook missing.ipynb"),
+        (["tidy-notebook", "README.md"], "README.md is not a notebook (not JSON"),
+        (["import", "missing.tar.gz", "--repo", "."], "missing.tar.gz: no such archive or folder"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(argv, message):

@@ -386,3 +386,22 @@ def test_a_bad_run_entry_is_one_clear_line(tmp_path, entry, message):
     params = write_tiny_params(tmp_path / "params.yaml", {"orig-s0": entry})
     with pytest.raises(RootsError, match=re.escape(message)):
         sweep.load_plan(params, "nin_runs")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("campaign: [\n", "is not valid YAML (line 3, column 1)"),  # after the recipes line
+        ("- a list\n", "must be a mapping of sections"),
+        ("campaign:\n  a: {model: nin}\n", "campaign.a lacks recipe (an item needs model, recipe, runs)"),
+        ("campaign:\n  a: {model: nin, recipe: r, runs: 3}\n", "campaign.a.runs has the wrong type: 3"),
+        ("campaign:\n  a: {model: nin, recipe: r, runs: [{seeds: [0]}]}\n", "campaign.a.runs[0] lacks variants"),
+        ("campaign:\n  a: {model: nin, recipe: r, runs: [{seeds: ['1'], variants: [orig]}]}\n", "got '1'"),
+        ("campaign:\n  t: {timing: cpu, models: [nin]}\n", "campaign.t lacks entry"),
+    ],
+)
+def test_a_malformed_plan_is_one_line_naming_the_key(tmp_path, text, message):
+    params = tmp_path / "params.yaml"
+    params.write_text("recipes: {r: {epochs: 1}}\n" + text if text.startswith("campaign") else text)
+    with pytest.raises(sweep.SweepError, match=re.escape(message)):
+        sweep.load_plan(params, "campaign")

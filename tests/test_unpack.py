@@ -89,3 +89,9 @@ def test_a_link_in_a_folder_brought_back_is_refused(tmp_path):
     (run / "metrics.json").symlink_to(secret)
     with pytest.raises(transfer.TransferError, match="metrics.json is a link; refused"):
         transfer.unpack([tmp_path / "back"], tmp_path / "in")
+
+
+def test_packing_a_missing_folder_is_one_line(tmp_path):
+    with pytest.raises(transfer.TransferError, match="--root .*gone: no such folder"):
+        transfer.pack(tmp_path / "gone", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

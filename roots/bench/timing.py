@@ -121,6 +121,8 @@ def _images(input_size: tuple[int, int, int], setting: Setting, device: torch.de
 def _interleaved(names: list[str], rounds: int, action, progress: str | None = None) -> None:
     """``action(name)`` for every name, round after round, the order rotated by one each round, so
     that a machine that slows down or speeds up affects every variant alike."""
+    if not names:  # nothing left to time: every setting failed to build or run
+        return
     for round_index in tqdm(range(rounds), desc=progress, unit="round", leave=False, disable=progress is None):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:

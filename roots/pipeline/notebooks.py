@@ -13,6 +13,8 @@ import json
 import re
 from pathlib import Path
 
+from roots.errors import RootsError
+
 _CLOCKS = ("start_time", "end_time", "duration")
 _PROGRESS_BAR = re.compile(r"\d+%\|")  # tqdm's, on stderr: rates and times, nothing a reader needs afterwards
 _STYLER_ID = re.compile(r"T_[0-9a-f]{5}(?![0-9a-f])")
@@ -53,7 +55,14 @@ def _is_progress(output: dict) -> bool:
 def tidy(path: Path) -> None:
     """Rewrite the executed notebook at ``path`` without what varies from run to run."""
     path = Path(path)
-    notebook = json.loads(path.read_text())
+    try:
+        notebook = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RootsError(f"no notebook {path}") from None
+    except ValueError as error:
+        raise RootsError(f"{path} is not a notebook (not JSON: {error})") from None
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        raise RootsError(f"{path} is not a notebook (no cells)")
     for key in _CLOCKS:
         notebook.get("metadata", {}).get("papermill", {}).pop(key, None)
     styler_ids: dict[str, str] = {}

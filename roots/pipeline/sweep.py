@@ -187,7 +187,33 @@ def read_params(params: Path) -> dict:
     params = Path(params)
     if not params.is_file():
         raise SweepError(f"no parameters file {params}")
-    return yaml.safe_load(params.read_text()) or {}
+    try:
+        content = yaml.safe_load(params.read_text()) or {}
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        raise SweepError(f"{params} is not valid YAML{at}") from None
+    if not isinstance(content, dict):
+        raise SweepError(f"{params} must be a mapping of sections (recipes, nin_runs, campaign, ...)")
+    return content
+
+
+# what an item of a queue must say, by kind, and the type of each
+_TRAINING_ITEM = {"model": str, "recipe": str, "runs": list}
+_TIMING_ITEM = {"timing": str, "models": list, "entry": dict, "minutes": (int, float)}
+_RUN_BLOCK = {"seeds": list, "variants": list}
+
+
+def _checked(where: str, value, keys: dict) -> dict:
+    """``value`` if it is a mapping with every key of ``keys`` of its type, else one line naming the first wrong one."""
+    if not isinstance(value, dict):
+        raise SweepError(f"{where} must be a mapping with {', '.join(keys)}")
+    for key, kind in keys.items():
+        if key not in value:
+            raise SweepError(f"{where} lacks {key} (an item needs {', '.join(keys)})")
+        if not isinstance(value[key], kind) or isinstance(value[key], bool):
+            raise SweepError(f"{where}.{key} has the wrong type: {value[key]!r}")
+    return value
 
 
 def _recipe(content: dict, name: str, where: str) -> Recipe:
@@ -227,8 +253,10 @@ def _queue_of(content: dict, name: str) -> str:
 
 def _item_jobs(content: dict, name: str) -> list[Job]:
     queue = _queue_of(content, name)
+    where = f"{queue}.{name}"
     item = content[queue][name]
-    if "timing" in item:
+    if isinstance(item, dict) and "timing" in item:
+        _checked(where, item, _TIMING_ITEM)
         missing = {"device", "dtype", "implementations", "layouts", *item["models"]} - set(item["entry"])
         if missing:
             raise SweepError(f"{queue}.{name}.entry lacks {', '.join(sorted(missing))}")
@@ -238,13 +266,17 @@ def _item_jobs(content: dict, name: str) -> list[Job]:
             PlannedTiming(name, item["timing"], model, entry, content["timing"]["rounds"], share)
             for model in item["models"]
         ]
-    recipe = _recipe(content, item["recipe"], f"{queue}.{name}")
+    _checked(where, item, _TRAINING_ITEM)
+    recipe = _recipe(content, item["recipe"], where)
     runs_list = item.get("runs_list")
     if runs_list is not None and runs_list not in RUN_LISTS:
         raise SweepError(f"{queue}.{name}: unknown runs_list {runs_list!r}; choose one of: {', '.join(RUN_LISTS)}")
     jobs = []
-    for block in item["runs"]:
+    for index, block in enumerate(item["runs"]):
+        _checked(f"{where}.runs[{index}]", block, _RUN_BLOCK)
         for seed in block["seeds"]:
+            if not isinstance(seed, int) or isinstance(seed, bool):
+                raise SweepError(f"{where}.runs[{index}].seeds: a seed must be an integer, got {seed!r}")
             for variant in block["variants"]:
                 models.variant(item["model"], variant)  # an unknown name fails before anything runs
                 jobs.append(

@@ -81,6 +81,8 @@ def _member_cost(size: int) -> int:
 def pack(root: Path, out: Path, max_bytes: int = 16 * MIB, max_files: int = 8, everything: bool = False) -> PackReport:
     """Archives of the results under ``root`` not sent before (all with ``everything``) into ``out``."""
     root, out = Path(root), Path(out)
+    if not root.is_dir():
+        raise TransferError(f"--root {root}: no such folder (the sweep's work folder, e.g. scratch/gpu)")
     capacity = max_bytes - _MARGIN
     if capacity < 64 << 10:
         raise TransferError(f"archives of {max_bytes} bytes leave no room: choose at least 1 MiB")
