@@ -26,18 +26,6 @@ def _number(value) -> float | int | None:
     return None
 
 
-def by_row(frame: pd.DataFrame, key: str, columns: dict[str, str]) -> dict:
-    """``{row's key: {metric name: value}}`` of ``frame``'s ``columns`` (column: metric name);
-    empty and non-finite cells left out, so a variant not measured adds no column."""
-    metrics = {}
-    for _, row in frame.iterrows():
-        values = {name: _number(row[column]) for column, name in columns.items()}
-        values = {name: value for name, value in values.items() if value is not None}
-        if values:
-            metrics[str(row[key])] = values
-    return metrics
-
-
 def write_metrics(path: Path, metrics: dict) -> dict:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(metrics, indent=1, sort_keys=False) + "\n")
@@ -52,17 +40,59 @@ def write_plot_data(path: Path, frame: pd.DataFrame) -> Path:
     return Path(path)
 
 
-ACCURACY_METRICS = {
-    "accuracy": "top1",
-    "accuracy_vs_orig": "top1_vs_orig",
-    "paper_accuracy_vs_orig": "paper_top1_vs_orig",
-}
+def accuracy_metrics(table: pd.DataFrame, trained: pd.DataFrame, per_variant: bool = True) -> dict:
+    """A NiN or proxy table's headline (``compare.accuracy_vs_paper``): the budget that made it,
+    Orig's top-1 accuracy and, with ``per_variant``, each variant's difference to Orig (the
+    paper's claims are about these; its own numbers never change, so they are in the tables)."""
+    orig = table.set_index("variant").loc["orig"]
+    metrics = {"budget": _budget(trained), "orig_top1": _number(orig["accuracy"])}
+    if per_variant:
+        others = table[table["variant"] != "orig"]
+        metrics["top1_vs_orig"] = {
+            str(row["variant"]): value
+            for _, row in others.iterrows()
+            if (value := _number(row["accuracy_vs_orig"])) is not None
+        }
+    return metrics
 
 
-def accuracy_metrics(table: pd.DataFrame, trained: pd.DataFrame) -> dict:
-    """A NiN or proxy table's metrics (``compare.accuracy_vs_paper``): the budget that made it, and
-    per variant our top-1 accuracy and difference to Orig beside the paper's difference."""
-    return {"budget": runs.budget_metrics(trained), **by_row(table, "variant", ACCURACY_METRICS)}
+def _budget(trained: pd.DataFrame) -> dict:
+    budget = runs.budget_metrics(trained)
+    return {"epochs": budget["epochs"], "runs": budget["runs"]}
+
+
+def worst_count_errors(counts: pd.DataFrame) -> dict:
+    """The largest relative differences of our FLOPs and params from the paper's, over a table's rows."""
+    return {
+        "worst_flops_rel_err": _number(counts["flops_rel_err"].abs().max()),
+        "worst_params_rel_err": _number(counts["params_rel_err"].abs().max()),
+    }
+
+
+def topology_metrics(table: pd.DataFrame, trained: pd.DataFrame, equal_k: pd.DataFrame) -> dict:
+    """Table 8's headline: the budget, Orig's accuracy and root's lead over the better of tree and
+    column at each k (the paper's claim: not below zero)."""
+    return {
+        **accuracy_metrics(table, trained, per_variant=False),
+        "root_lead": {
+            f"k{int(row['k'])}": value
+            for _, row in equal_k.iterrows()
+            if (value := _number(row["root lead (ours)"])) is not None
+        },
+    }
+
+
+def covariance_metrics(scores: pd.DataFrame, pair: str = "conv2c-conv3a") -> dict:
+    """Per run, the block-diagonality of the whitened covariance between the layers of ``pair``
+    (Figs. 6 and 12's pair): the appendix's measure of how much the filter groups keep apart."""
+    rows = scores[scores["pair"] == pair]
+    return {
+        f"{pair}_whitened": {
+            str(row["run"]): value
+            for _, row in rows.iterrows()
+            if (value := _number(row["score_whitened"])) is not None
+        }
+    }
 
 
 def error_vs_cost(table: pd.DataFrame) -> pd.DataFrame:
@@ -93,38 +123,47 @@ def time_vs_flops(timed: pd.DataFrame) -> pd.DataFrame:
     ]
 
 
+def _most_grouped(rows: pd.DataFrame) -> pd.Series:
+    """The variant of ``rows`` with the largest FLOPs ratio to Orig: where a speed-up shows most."""
+    return rows.loc[rows["flops_ratio"].idxmax()]
+
+
 def timing_metrics(columns: pd.DataFrame) -> dict:
-    """``{device: {model: {variant: {speedup, of_flops_ratio}}}}`` of time columns (one setting per
-    device and model: ``compare.time_columns``'s or the notebook's fastest)."""
-    return {
-        device: {
-            model: by_row(rows, "variant", {"speedup": "speedup", "speedup_of_flops_ratio": "of_flops_ratio"})
-            for model, rows in per_device.groupby("model")
+    """Per device and model, the most grouped variant's speed-up over Orig and its share of the
+    FLOPs ratio (time columns with one setting per device and model, as the notebook chose)."""
+    metrics: dict = {}
+    for (device, model), rows in columns.groupby(["device", "model"]):
+        row = _most_grouped(rows)
+        metrics.setdefault(device, {})[model] = {
+            str(row["variant"]): {
+                "speedup": _number(row["speedup"]),
+                "of_flops_ratio": _number(row["speedup_of_flops_ratio"]),
+            }
         }
-        for device, per_device in columns.groupby("device")
-    }
+    return metrics
 
 
 def ilsvrc_metrics(counts: pd.DataFrame, columns: pd.DataFrame, proxy: pd.DataFrame, trained: pd.DataFrame) -> dict:
-    """An ILSVRC family's metrics: count errors against the paper, speed-ups of ``roots time``'s
-    default setting per device, and the CIFAR-10 proxy's accuracies where runs exist."""
-    metrics = {
-        "counts": by_row(counts, "variant", {"flops_rel_err": "flops_rel_err", "params_rel_err": "params_rel_err"})
-    }
+    """An ILSVRC family's headline: the worst count errors against the paper, the most grouped
+    variant's speed-up with ``roots time``'s default setting per device, and the CIFAR-10 proxy's
+    accuracies where runs exist."""
+    metrics = worst_count_errors(counts)
     if len(columns):
         default = columns[columns["choice"].str.startswith("default")]
         metrics["speedup"] = {
-            device: by_row(rows, "variant", {"speedup": "speedup"}) for device, rows in default.groupby("device")
+            device: {str(row["variant"]): _number(row["speedup"])}
+            for device, rows in default.groupby("device")
+            for row in [_most_grouped(rows)]
         }
     if len(trained):
         metrics["proxy"] = accuracy_metrics(proxy, trained)
     return metrics
 
 
-def write_nin(out_dir: Path, table: pd.DataFrame, reported: pd.DataFrame, **extra: dict) -> dict:
-    """A NiN notebook's metrics (``accuracy_metrics`` and ``extra`` sections) and plot data (Fig. 5's
-    points, every reported run's curve), written under ``out_dir``; the metrics."""
-    metrics = {**accuracy_metrics(table, reported), **extra}
+def write_nin(out_dir: Path, table: pd.DataFrame, reported: pd.DataFrame, metrics: dict | None = None) -> dict:
+    """A NiN notebook's metrics (``accuracy_metrics`` unless given) and plot data (Fig. 5's points,
+    every reported run's curve), written under ``out_dir``; the metrics."""
+    metrics = accuracy_metrics(table, reported) if metrics is None else metrics
     write_metrics(Path(out_dir) / "metrics.json", metrics)
     write_plot_data(Path(out_dir) / "plots" / "error_vs_cost.csv", error_vs_cost(table))
     write_plot_data(Path(out_dir) / "plots" / "curves.csv", curves(runs.curves(reported["folder"].tolist())))
