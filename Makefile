@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test test-fast lint lab cpu-campaign
+.PHONY: repro test test-fast lint lab plots cpu-campaign
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test-fast: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check roots tests
 	$(BIN)/ruff format --check roots tests
+
+# dvc plots show offline: DVC's page with Vega inside (roots plots-page), rendered into dvc_plots/index.html
+PLOTS_PAGE = .dvc/tmp/offline-plots.html
+plots: $(VENV)/.installed
+	$(BIN)/python -m roots plots-page --out $(PLOTS_PAGE)
+	$(BIN)/dvc plots show --html-template $(PLOTS_PAGE) --out dvc_plots
 
 # JupyterLab on the repository root (notebooks, their executed copies, figures, README); root may run it
 # too (containers). LAB_ARGS passes more options, e.g. LAB_ARGS="--no-browser --port=8890".

@@ -17,7 +17,7 @@ from roots.bench import timing
 from roots.errors import RootsError
 from roots.nn import counting, external, implementations, models
 from roots.paper import schedules
-from roots.pipeline import notebooks, stage, sweep, transfer
+from roots.pipeline import notebooks, plots_page, stage, sweep, transfer
 from roots.train import data, job, loop
 from roots.train import recipe as recipes
 
@@ -449,6 +449,13 @@ def _add_stage(commands) -> None:
     )
     tidy.add_argument("paths", nargs="+", type=Path, metavar="NOTEBOOK")
     tidy.set_defaults(run=_tidy)
+    page = commands.add_parser(
+        "plots-page",
+        help="write an HTML page for `dvc plots show --html-template` that works offline (make plots)",
+        description="DVC's plots page loads Vega from a CDN; this one has it inside (vl-convert-python's bundle).",
+    )
+    page.add_argument("--out", type=Path, default=Path(".dvc/tmp/offline-plots.html"), help="where to write it")
+    page.set_defaults(run=lambda args: print(plots_page.write(args.out)))
 
 
 def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
