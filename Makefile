@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test test-fast lint lab plots cpu-campaign
+.PHONY: repro official-data test test-fast lint lab plots cpu-campaign
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 repro: $(VENV)/.installed
+	$(BIN)/python -m roots check-data
 	$(BIN)/dvc repro
+
+# the official lossless CIFAR-10 instead of the offline JPEG copy (needs internet); then make repro
+official-data: $(VENV)/.installed
+	$(BIN)/python -m roots check-data --official
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

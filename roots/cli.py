@@ -17,7 +17,7 @@ from roots.bench import timing
 from roots.errors import RootsError
 from roots.nn import counting, external, implementations, models
 from roots.paper import schedules
-from roots.pipeline import notebooks, plots_page, stage, sweep, transfer
+from roots.pipeline import dataset, notebooks, plots_page, stage, sweep, transfer
 from roots.train import data, job, loop
 from roots.train import recipe as recipes
 
@@ -431,6 +431,12 @@ def _tidy(args: argparse.Namespace) -> None:
         notebooks.tidy(path)
 
 
+def _check_data(args: argparse.Namespace) -> None:
+    if args.official:
+        dataset.use_official()
+    print(f"CIFAR-10: {dataset.check()}")
+
+
 def _add_stage(commands) -> None:
     command = commands.add_parser(
         "stage",
@@ -456,6 +462,13 @@ def _add_stage(commands) -> None:
     )
     page.add_argument("--out", type=Path, default=Path(".dvc/tmp/offline-plots.html"), help="where to write it")
     page.set_defaults(run=lambda args: print(plots_page.write(args.out)))
+    check = commands.add_parser(
+        "check-data",
+        help="say where dvc repro takes CIFAR-10 from, or how to get it (make repro runs it first)",
+        description="One line: the archive data.dvc imports, or what to do when this machine has none.",
+    )
+    check.add_argument("--official", action="store_true", help="first switch to the official archive (internet)")
+    check.set_defaults(run=_check_data)
 
 
 def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
