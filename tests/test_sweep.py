@@ -405,3 +405,13 @@ def test_a_malformed_plan_is_one_line_naming_the_key(tmp_path, text, message):
     params.write_text("recipes: {r: {epochs: 1}}\n" + text if text.startswith("campaign") else text)
     with pytest.raises(sweep.SweepError, match=re.escape(message)):
         sweep.load_plan(params, "campaign")
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a checkpoint", b"PK\x03\x04truncated"])
+def test_an_unreadable_checkpoint_is_a_run_to_do_not_a_traceback(tmp_path, params, damage):
+    job = next(job for job in sweep.load_plan(params, "nin_runs") if job.name == "orig-s0")
+    folder = job.folder(tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "checkpoint.pt").write_bytes(damage)
+    current = sweep.state(job, tmp_path)
+    assert not current.done and current.epoch == 0 and "checkpoint is unreadable" in current.describe()

@@ -331,6 +331,15 @@ class State:
         return "to do" + (f" ({self.note})" if self.note else "")
 
 
+def _checkpoint(folder: Path) -> dict | None:
+    """A run's checkpoint, or None where there is none or it cannot be read (truncated, garbage)."""
+    try:
+        checkpoint = torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:  # torch.load raises whatever unpickling a damaged file raises
+        return None
+    return checkpoint if isinstance(checkpoint, dict) and "history" in checkpoint else None
+
+
 def state(job: Job, root: Path) -> State:
     if isinstance(job, PlannedTiming):
         return State(job.done(root))
@@ -342,7 +351,9 @@ def state(job: Job, root: Path) -> State:
             return State(True, metrics["epochs"], metrics["epochs"])
         note = f"replaces a run of recipe {metrics.get('recipe_name') or 'unnamed'}"
     if (folder / CHECKPOINT).is_file():
-        checkpoint = torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False, mmap=True)
+        checkpoint = _checkpoint(folder)
+        if checkpoint is None:
+            return State(False, note="its checkpoint is unreadable: the trainer moves it aside and starts afresh")
         identity = checkpoint.get("identity", {})
         if same_recipe(identity.get("recipe") or {}, job.recipe) and (
             identity.get("run", {}).get("variant"),
@@ -519,8 +530,8 @@ def _images_trained(job: PlannedRun, folder: Path, after_epoch: int) -> int:
     """Training images of the epochs after ``after_epoch`` that a finished or interrupted run recorded."""
     if (folder / METRICS).is_file():
         history = runs.metrics(folder)["history"]
-    elif (folder / CHECKPOINT).is_file():
-        history = torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False, mmap=True)["history"]
+    elif (checkpoint := _checkpoint(folder)) is not None:
+        history = checkpoint["history"]
     else:
         return 0
     return sum(epoch["images"] for epoch in history[after_epoch:])
