@@ -1,5 +1,5 @@
 import sys
 
-from roots.cli import main
+from roots.commands import main
 
 sys.exit(main())

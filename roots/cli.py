@@ -14,6 +14,7 @@ from pathlib import Path
 from roots import device as devices
 from roots import provenance
 from roots.bench import timing
+from roots.commands import DESCRIPTION, HELP
 from roots.errors import RootsError
 from roots.nn import counting, external, implementations, models
 from roots.paper import schedules
@@ -105,7 +106,7 @@ def _train(args: argparse.Namespace) -> None:
 def _add_train(commands, recipe_defaults: dict) -> None:
     command = commands.add_parser(
         "train",
-        help="train one variant (resumes an interrupted run; torchrun for several GPUs)",
+        help=HELP["train"],
         description="Train one variant; run again with the same options to resume after an interruption. "
         "Several GPUs: torchrun --nproc-per-node N -m roots train ...",
     )
@@ -145,7 +146,7 @@ def _job(args: argparse.Namespace) -> None:
 def _add_job(commands) -> None:
     command = commands.add_parser(
         "job",
-        help="train one run that params.yaml lists (dvc.yaml's training stages run this)",
+        help=HELP["job"],
         description=f"Train entry KEY of RUNS_LIST ({', '.join(job.RUN_LISTS)}) with its recipe, into "
         "results/runs/: the very command `roots sweep` runs for it.",
     )
@@ -227,7 +228,10 @@ def _time_layers(args: argparse.Namespace, variants: list[str], setting: timing.
 
 
 def _add_time(commands) -> None:
-    command = commands.add_parser("time", help="per-image forward time of variants, interleaved, with speed-ups")
+    command = commands.add_parser(
+        "time",
+        help=HELP["time"],
+    )
     command.add_argument(
         "--model", required=True, help=f"one of: {', '.join(models.ALL_FAMILIES)}; or torchvision:NAME"
     )
@@ -304,7 +308,7 @@ def _sweep(args: argparse.Namespace) -> None:
 def _add_sweep(commands) -> None:
     command = commands.add_parser(
         "sweep",
-        help="train a plan of runs (a run list, a campaign item, a whole queue), several at once",
+        help=HELP["sweep"],
         description="Work down a plan from params.yaml: skips finished runs, resumes interrupted ones, stops "
         "cleanly at --deadline; a second call continues where the first stopped.",
     )
@@ -382,7 +386,10 @@ def _campaign(args: argparse.Namespace) -> None:
 
 
 def _add_transfer(commands) -> None:
-    pack = commands.add_parser("pack", help="pack a root's new results into archives of at most --max-mib each")
+    pack = commands.add_parser(
+        "pack",
+        help=HELP["pack"],
+    )
     pack.add_argument("--root", type=Path, default=Path("."), help="the root a sweep wrote into")
     pack.add_argument("--out", type=Path, required=True, help="folder for the archives")
     pack.add_argument("--max-mib", type=float, default=16, help="largest archive, MiB")
@@ -391,7 +398,7 @@ def _add_transfer(commands) -> None:
     pack.set_defaults(run=_pack)
     bring = commands.add_parser(
         "import",
-        help="bring packed results into results/, check them against params.yaml, record them in DVC",
+        help=HELP["import"],
         description="Unpack archives from `roots pack` (or folders holding results/), check each run's model, "
         "variant, seed, recipe, data and code commit against this checkout, add them to params.yaml and "
         "`dvc commit` their stages; `dvc repro` then regenerates the notebooks from them.",
@@ -402,7 +409,7 @@ def _add_transfer(commands) -> None:
     bring.set_defaults(run=_import)
     campaign = commands.add_parser(
         "campaign",
-        help="on a GPU machine without dvc: prepare the data, work down the queue, pack the results",
+        help=HELP["campaign"],
         description="The short-window GPU path (README, Running on a GPU): prepare CIFAR-10 from --archive, "
         "sweep --plan within --minutes, and pack what is new into --out.",
     )
@@ -440,7 +447,7 @@ def _check_data(args: argparse.Namespace) -> None:
 def _add_stage(commands) -> None:
     command = commands.add_parser(
         "stage",
-        help="run a pipeline stage's command; its outputs change only if it succeeds (dvc.yaml uses it)",
+        help=HELP["stage"],
         description="Runs COMMAND in a shadow of this checkout and moves OUTPUT... into place only when it exits 0: "
         "a stage that fails or is interrupted leaves its committed outputs as they were.",
     )
@@ -449,7 +456,7 @@ def _add_stage(commands) -> None:
     command.set_defaults(run=_stage)
     tidy = commands.add_parser(
         "tidy-notebook",
-        help="remove run times, random ids and addresses from executed notebooks",
+        help=HELP["tidy-notebook"],
         description="So that re-running a stage that changed nothing changes no byte (dvc.yaml "
         "runs it after papermill).",
     )
@@ -457,14 +464,14 @@ def _add_stage(commands) -> None:
     tidy.set_defaults(run=_tidy)
     page = commands.add_parser(
         "plots-page",
-        help="write an HTML page for `dvc plots show --html-template` that works offline (make plots)",
+        help=HELP["plots-page"],
         description="DVC's plots page loads Vega from a CDN; this one has it inside (vl-convert-python's bundle).",
     )
     page.add_argument("--out", type=Path, default=Path(".dvc/tmp/offline-plots.html"), help="where to write it")
     page.set_defaults(run=lambda args: print(plots_page.write(args.out)))
     check = commands.add_parser(
         "check-data",
-        help="say where dvc repro takes CIFAR-10 from, or how to get it (make repro runs it first)",
+        help=HELP["check-data"],
         description="One line: the archive data.dvc imports, or what to do when this machine has none.",
     )
     check.add_argument("--official", action="store_true", help="first switch to the official archive (internet)")
@@ -472,10 +479,16 @@ def _add_stage(commands) -> None:
 
 
 def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
-    main = _Parser(prog="roots", description=__doc__)
+    main = _Parser(prog="roots", description=DESCRIPTION)
     commands = main.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="families and their named variants").set_defaults(run=_list)
-    profile = commands.add_parser("profile", help="FLOPs and params of one variant")
+    commands.add_parser(
+        "list",
+        help=HELP["list"],
+    ).set_defaults(run=_list)
+    profile = commands.add_parser(
+        "profile",
+        help=HELP["profile"],
+    )
     profile.add_argument(
         "--model", required=True, help=f"one of: {', '.join(models.ALL_FAMILIES)}; or torchvision:NAME"
     )
@@ -488,7 +501,10 @@ def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
     )
     profile.add_argument("--json", action="store_true", help="print one JSON object")
     profile.set_defaults(run=_profile)
-    prepare = commands.add_parser("prepare-data", help="verify a CIFAR-10 archive and decode it once")
+    prepare = commands.add_parser(
+        "prepare-data",
+        help=HELP["prepare-data"],
+    )
     prepare.add_argument(
         "--archive",
         type=Path,

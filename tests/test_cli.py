@@ -1,5 +1,6 @@
 """`roots list` and `roots profile`, and one clear message with a non-zero exit for bad input."""
 
+import argparse
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ from pathlib import Path
 import hand_counts
 import pytest
 
-from roots.cli import main
+from roots.cli import main, parser
 from roots.paper import schedules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,3 +81,13 @@ def test_a_campaign_from_code_without_a_commit_says_how_to_name_it(tmp_path):
         command, cwd=tmp_path, env={**env, "ROOTS_GIT_COMMIT": "0123abc"}, capture_output=True, text=True, timeout=120
     )
     assert named.returncode == 2 and "missing.tar.gz" in named.stderr and "commit" not in named.stderr
+
+
+def test_the_overview_names_every_command_without_importing_torch():
+    probe = "import sys; from roots.commands import main; main(['--help']); print('torch' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    *overview, imported = run.stdout.strip().splitlines()
+    assert imported == "False"  # a fraction of a second, not the seconds torch takes
+    listed = {line.split()[0] for line in overview if line.startswith("  ")}
+    subparsers = next(action for action in parser()._actions if isinstance(action, argparse._SubParsersAction))
+    assert listed == set(subparsers.choices)
