@@ -91,7 +91,8 @@ def make_checkout(repo: Path, **params) -> Path:
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)
     content = yaml.safe_load((ROOT / "params.yaml").read_text())
-    content.update({"nin_runs": {}, "proxy_runs": {}, "timing_devices": {}, "timing": {"rounds": 1}, **params})
+    empty = {"nin_runs": {}, "nin_cpu_runs": {}, "proxy_runs": {}, "timing_devices": {}}  # none of the real runs
+    content.update({**empty, "timing": {"rounds": 1}, **params})
     (repo / "params.yaml").write_text(
         "# the scratch checkout's parameters\n" + yaml.safe_dump(content, sort_keys=False)
     )
