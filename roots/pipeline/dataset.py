@@ -7,6 +7,8 @@ deep in DVC ("dependency ... does not exist"); ``check`` says instead, in one li
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -44,9 +46,6 @@ def check(repo: Path = Path(".")) -> str:
 def use_official(repo: Path = Path(".")) -> None:
     """Point ``data.dvc`` at the official archive (DVC downloads it) and ``data.archive`` at its copy
     in ``data/``; ``roots prepare-data`` then checks its md5 and every training stage retrains."""
-    import subprocess
-    import sys
-
     from dvc.utils.hydra import apply_overrides  # what `dvc exp run -S` does: one line of params.yaml
 
     target = "data/cifar-10-python.tar.gz"

@@ -26,6 +26,11 @@ def _number(value) -> float | int | None:
     return None
 
 
+def _by_row(rows: pd.DataFrame, key, column: str) -> dict:
+    """``{key(row): row[column]}`` over ``rows``, cells that are not numbers left out."""
+    return {key(row): value for _, row in rows.iterrows() if (value := _number(row[column])) is not None}
+
+
 def write_metrics(path: Path, metrics: dict) -> dict:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(metrics, indent=1, sort_keys=False) + "\n")
@@ -48,11 +53,7 @@ def accuracy_metrics(table: pd.DataFrame, trained: pd.DataFrame, per_variant: bo
     metrics = {"budget": _budget(trained), "orig_top1": _number(orig["accuracy"])}
     if per_variant:
         others = table[table["variant"] != "orig"]
-        metrics["top1_vs_orig"] = {
-            str(row["variant"]): value
-            for _, row in others.iterrows()
-            if (value := _number(row["accuracy_vs_orig"])) is not None
-        }
+        metrics["top1_vs_orig"] = _by_row(others, lambda row: str(row["variant"]), "accuracy_vs_orig")
     return metrics
 
 
@@ -74,11 +75,7 @@ def topology_metrics(table: pd.DataFrame, trained: pd.DataFrame, equal_k: pd.Dat
     column at each k (the paper's claim: not below zero)."""
     return {
         **accuracy_metrics(table, trained, per_variant=False),
-        "root_lead": {
-            f"k{int(row['k'])}": value
-            for _, row in equal_k.iterrows()
-            if (value := _number(row["root lead (ours)"])) is not None
-        },
+        "root_lead": _by_row(equal_k, lambda row: f"k{int(row['k'])}", "root lead (ours)"),
     }
 
 
@@ -86,13 +83,7 @@ def covariance_metrics(scores: pd.DataFrame, pair: str = "conv2c-conv3a") -> dic
     """Per run, the block-diagonality of the whitened covariance between the layers of ``pair``
     (Figs. 6 and 12's pair): the appendix's measure of how much the filter groups keep apart."""
     rows = scores[scores["pair"] == pair]
-    return {
-        f"{pair}_whitened": {
-            str(row["run"]): value
-            for _, row in rows.iterrows()
-            if (value := _number(row["score_whitened"])) is not None
-        }
-    }
+    return {f"{pair}_whitened": _by_row(rows, lambda row: str(row["run"]), "score_whitened")}
 
 
 def error_vs_cost(table: pd.DataFrame) -> pd.DataFrame:
