@@ -272,7 +272,7 @@ def _sweep(args: argparse.Namespace) -> None:
     sweep.check_parallel(args.parallel)
     deadline = sweep.parse_duration(args.deadline) if args.deadline else None
     if args.status:
-        lines, _ = sweep.status(jobs, args.root, args.parallel, args.data)
+        lines, _ = sweep.status(jobs, args.root, args.parallel, args.data, args.device)
         print(f"plan {args.plan} ({args.params}) in {args.root}:")
         print("\n".join(lines))
         return

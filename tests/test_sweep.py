@@ -415,3 +415,21 @@ def test_an_unreadable_checkpoint_is_a_run_to_do_not_a_traceback(tmp_path, param
     (folder / "checkpoint.pt").write_bytes(damage)
     current = sweep.state(job, tmp_path)
     assert not current.done and current.epoch == 0 and "checkpoint is unreadable" in current.describe()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_bf16_run_waits_for_a_machine_that_computes_bf16(tmp_path, params, tiny_cifar, monkeypatch, native):
+    """Sessions draw their machines: a run begun in bf16 on a Zen 4 is not resumed on a CPU that
+    emulates bf16 (about 10x slower), and nothing is started for it there; elsewhere it resumes."""
+    job = next(job for job in sweep.load_plan(params, "nin_runs") if job.name == "orig-s0")
+    folder = job.folder(tmp_path)
+    folder.mkdir(parents=True)
+    identity = {"run": {"variant": "orig", "seed": 0}, "recipe": dataclasses.asdict(job.recipe), "precision": "bf16"}
+    torch.save({"identity": identity, "epoch": 2, "history": [{}, {}]}, folder / "checkpoint.pt")
+    monkeypatch.setattr(sweep, "cpu_has_native_bf16", lambda: native)
+    lines, remaining = sweep.status([job], tmp_path, device="cpu")
+    assert remaining == 1 and "interrupted after epoch 2/8 in bf16" in lines[0]
+    assert (sweep.WAITS_FOR_BF16 in lines[0]) == (not native) and ("(resumes)" in lines[0]) == native
+    if not native:
+        summary = sweep.sweep([job], tmp_path, params, tiny_cifar, device="cpu", say=lambda line: None)
+        assert summary.not_started == ["orig-s0"] and not (tmp_path / "logs" / "orig-s0.log").exists()

@@ -152,6 +152,47 @@ def test_precision_auto_is_bf16_where_the_cpu_computes_it_natively(monkeypatch):
         assert devices.describe(cpu)["native_bf16"] == (expected == "bf16")
 
 
+def _interrupted_after_first_epoch(run, recipe, monkeypatch):
+    """Train ``run`` until its first epoch is checkpointed, then stop it as a session's end would."""
+    evaluate, calls = loop.evaluate, []
+
+    def evaluate_then_stop(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return evaluate(*args)
+
+    monkeypatch.setattr(loop, "evaluate", evaluate_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(run, recipe)
+    monkeypatch.setattr(loop, "evaluate", evaluate)
+
+
+def test_an_auto_precision_run_resumes_in_the_precision_it_started_in(tiny_cifar, tmp_path, monkeypatch, capsys):
+    # sessions draw their machines: a run begun where auto is fp32 resumes where auto is bf16 (and the reverse)
+    run, recipe = _run(tiny_cifar, tmp_path / "run"), replace(TINY, epochs=2, precision="auto")
+    monkeypatch.setattr(devices, "auto_precision", lambda device: "fp32")
+    _interrupted_after_first_epoch(run, recipe, monkeypatch)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["identity"]["precision"] == "fp32"
+    monkeypatch.setattr(devices, "auto_precision", lambda device: "bf16")
+    capsys.readouterr()
+    metrics = loop.train(run, recipe)
+    said = capsys.readouterr().out
+    assert "resuming in fp32, the precision this run started in (auto here: bf16)" in said
+    assert "after epoch 1 of 2" in said and metrics["precision"] == "fp32" and metrics["epochs"] == 2
+
+
+def test_a_checkpoint_of_other_settings_lends_no_precision(tiny_cifar, tmp_path, monkeypatch, capsys):
+    run = _run(tiny_cifar, tmp_path / "run")
+    monkeypatch.setattr(devices, "auto_precision", lambda device: "bf16")
+    _interrupted_after_first_epoch(run, replace(TINY, epochs=2, precision="auto", lr=0.01), monkeypatch)
+    monkeypatch.setattr(devices, "auto_precision", lambda device: "fp32")
+    capsys.readouterr()
+    metrics = loop.train(run, replace(TINY, epochs=1, precision="auto"))
+    assert "belongs to other settings; starting afresh" in capsys.readouterr().out
+    assert metrics["precision"] == "fp32" and metrics["epochs"] == 1
+
+
 def test_the_weight_average_warms_up_before_it_decays_at_its_rate():
     update = loop._ema_update(0.99)
     averaged, current = [torch.zeros(3)], [torch.ones(3)]

@@ -496,6 +496,10 @@ def keep_checkpoint(folder: Path, root: Path, repo: Path, say=print) -> bool:
     if Path(repo).resolve() != Path(root).resolve():
         shutil.copy2(source, target.with_name(CHECKPOINT + ".partial"))
         os.replace(target.with_name(CHECKPOINT + ".partial"), target)
+    unchanged = not _git(Path(repo), "status", "--porcelain", "--ignored", "--", str(relative / CHECKPOINT)).stdout
+    if unchanged:  # stopped before it finished an epoch: the committed checkpoint is still its last
+        say(f"{relative}: checkpoint after epoch {epoch}, as committed before")
+        return True
     failed = commit_paths(
         Path(repo),
         [str(relative / CHECKPOINT)],

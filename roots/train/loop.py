@@ -180,8 +180,11 @@ class _Session:
         return Path(self.run.out)
 
 
-def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device) -> _Session:
-    """Data, model, optimiser and schedule of a run; fails on settings that cannot train."""
+def _setup(
+    run: Run, recipe: Recipe, processes: _Processes, device: torch.device, checkpoint: dict | None = None
+) -> _Session:
+    """Data, model, optimiser and schedule of a run; fails on settings that cannot train.
+    ``checkpoint``: the run's interrupted state, whose precision a resumed ``auto`` run keeps."""
     torch.backends.cudnn.deterministic = recipe.deterministic
     torch.backends.cudnn.benchmark = not recipe.deterministic
     variant = models.variant(run.model, run.variant, run.groups)
@@ -194,7 +197,8 @@ def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
     steps = loaders.steps_per_epoch(data.num_train, batch, processes.world)
     if steps == 0:
         raise TrainingError(f"batch_size {recipe.batch_size} is larger than the {data.num_train} training images")
-    precision = devices.auto_precision(device) if recipe.precision == "auto" else recipe.precision
+    run_identity = {**asdict(run), "out": None, "data": data.source["name"], "device": device.type}
+    precision = _precision(recipe, device, run_identity, processes.world, checkpoint)
 
     torch.manual_seed(run.seed)  # He initialisation draws from it: the same weights on every process
     model = variant.build(num_classes=data.num_classes).to(device)
@@ -217,14 +221,7 @@ def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
     )
     # use_buffers: BatchNorm's running statistics are averaged with the weights they belong to
     ema = AveragedModel(model, multi_avg_fn=_ema_update(recipe.ema), use_buffers=True) if recipe.ema else None
-    # the data by what it is, not where: a checkpoint committed in one checkout resumes in another; precision:
-    # a run resumed on a machine where ``auto`` means another one would be a different run
-    identity = {
-        "run": {**asdict(run), "out": None, "data": data.source["name"], "device": device.type},
-        "recipe": asdict(recipe),
-        "precision": precision,
-        "world": processes.world,
-    }
+    identity = _identity(run_identity, recipe, precision, processes.world)
     return _Session(
         run,
         recipe,
@@ -245,6 +242,44 @@ def _setup(run: Run, recipe: Recipe, processes: _Processes, device: torch.device
     )
 
 
+def _identity(run_identity: dict, recipe: Recipe, precision: str, world: int) -> dict:
+    """What a checkpoint must match to be resumed. The data by what it is, not where: a checkpoint
+    committed in one checkout resumes in another."""
+    return {"run": run_identity, "recipe": asdict(recipe), "precision": precision, "world": world}
+
+
+def _precision(recipe: Recipe, device: torch.device, run_identity: dict, world: int, checkpoint: dict | None) -> str:
+    """The precision a run trains in. ``auto`` resolves once, when the run starts: an interrupted
+    run keeps the precision it started in, so that its epochs are all alike even when it resumes on
+    a machine where ``auto`` means another one (sessions draw their machines: a bf16 run begun on a
+    Zen 4 may resume on a CPU without native bf16, where it is about 10x slower, and the reverse)."""
+    if recipe.precision != "auto":
+        return recipe.precision
+    here = devices.auto_precision(device)
+    recorded = checkpoint.get("identity") if isinstance(checkpoint, dict) else None
+    started = recorded.get("precision") if isinstance(recorded, dict) else None
+    if started in AMP_DTYPES and recorded == _identity(run_identity, recipe, started, world):
+        if started != here:
+            print(f"resuming in {started}, the precision this run started in (auto here: {here})", flush=True)
+        return started
+    return here
+
+
+def _read_checkpoint(out: Path) -> dict | None:
+    """The state of an interrupted run in ``out``; None when there is none, or when it is unreadable
+    (truncated by a full disk, garbage), which is moved aside for a look and the run starts afresh."""
+    path = out / CHECKPOINT
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch.load raises whatever unpickling a damaged file raises
+        aside = path.with_name(CHECKPOINT + ".unreadable")
+        os.replace(path, aside)
+        print(f"{path} is unreadable ({type(error).__name__}); moved to {aside.name}, starting afresh", flush=True)
+        return None
+
+
 def _save_checkpoint(session: _Session, history: list[dict]) -> None:
     _save_atomically(
         {
@@ -261,20 +296,12 @@ def _save_checkpoint(session: _Session, history: list[dict]) -> None:
     )
 
 
-def _resume(session: _Session) -> list[dict]:
+def _resume(session: _Session, state: dict | None) -> list[dict]:
     """The history of an interrupted run of these exact settings, its state restored; [] to start afresh."""
-    path = session.out / CHECKPOINT
-    if not path.is_file():
-        return []
-    try:
-        state = torch.load(path, map_location=session.device, weights_only=False)
-    except Exception as error:  # truncated by a full disk, garbage: keep it for a look, train afresh
-        aside = path.with_name(CHECKPOINT + ".unreadable")
-        os.replace(path, aside)
-        print(f"{path} is unreadable ({type(error).__name__}); moved to {aside.name}, starting afresh", flush=True)
+    if state is None:
         return []
     if not isinstance(state, dict) or state.get("identity") != session.identity:
-        print(f"{path} belongs to other settings; starting afresh", flush=True)
+        print(f"{session.out / CHECKPOINT} belongs to other settings; starting afresh", flush=True)
         return []
     session.model.load_state_dict(state["model"])
     session.optimizer.load_state_dict(state["optimizer"])
@@ -379,8 +406,10 @@ def train(run: Run, recipe: Recipe = Recipe(), recipe_label: str | None = None, 
 
 def _train(run: Run, recipe: Recipe, recipe_label: str | None, processes: _Processes, device: torch.device) -> dict:
     started = time.perf_counter()
-    session = _setup(run, recipe, processes, device)
-    history = _resume(session)
+    checkpoint = _read_checkpoint(Path(run.out))
+    session = _setup(run, recipe, processes, device, checkpoint)
+    history = _resume(session, checkpoint)
+    del checkpoint  # restored into the session; a large model's copy would otherwise stay in memory
     for epoch in range(len(history), recipe.epochs):
         record = {"epoch": epoch + 1, **train_one_epoch(session, epoch), **evaluate(session, session.evaluated)}
         if session.ema is not None and epoch + 1 == recipe.epochs:  # what the average adds: the last weights' score
