@@ -109,3 +109,35 @@ def test_preparing_twice_gives_the_same_bytes_so_dvc_sees_no_change(tmp_path):
     assert {path.name for path in outs[0].iterdir()} == expected
     for path in outs[0].iterdir():
         assert path.read_bytes() == (outs[1] / path.name).read_bytes()
+
+
+def test_prepare_replaces_a_prepared_set_but_never_a_folder_of_other_files(tmp_path):
+    archive = tmp_path / "tiny.tar.gz"
+    _jpeg_archive(archive, per_class=1)
+    prepared = data.prepare(archive, tmp_path / "c10", _source_for(archive))
+    assert data.prepare(archive, prepared, _source_for(archive)) == prepared  # a prepared set: replaced
+    (tmp_path / "empty").mkdir()
+    data.prepare(archive, tmp_path / "empty", _source_for(archive))  # an empty folder: filled
+    thesis = tmp_path / "work" / "sub" / "thesis.tex"
+    thesis.parent.mkdir(parents=True)
+    thesis.write_text("months of it")
+    (tmp_path / "work" / "notes.txt").write_text("notes")
+    with pytest.raises(data.DataError, match=r"work holds files that are not a prepared data set \(notes.txt, sub\)"):
+        data.prepare(archive, tmp_path / "work", _source_for(archive))
+    assert thesis.read_text() == "months of it" and (tmp_path / "work" / "notes.txt").is_file()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(data.DataError, match="is a file; give a folder"):
+        data.prepare(archive, tmp_path / "a-file", _source_for(archive))
+
+
+def test_a_failed_write_leaves_no_partial_folder(tmp_path, monkeypatch):
+    archive = tmp_path / "tiny.tar.gz"
+    _jpeg_archive(archive, per_class=1)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data.np, "save", disk_full)
+    with pytest.raises(data.DataError, match=r"could not write the prepared data next to .*No space left on device"):
+        data.prepare(archive, tmp_path / "c10", _source_for(archive))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny.tar.gz"]

@@ -72,6 +72,9 @@ def test_user_schedule_overrides_named_slots_only():
         ({"model": "nin", "name": "root-3"}, "unknown nin variant 'root-3'; choose one of: orig, root-2"),
         ({"model": "nin", "groups": "conv9z=2"}, "slots are: conv1a"),
         ({"model": "nin", "groups": "conv2a=two"}, "must be an integer"),
+        ({"model": "nin", "groups": "conv2a=2,conv2a=4"}, "conv2a is given twice in 'conv2a=2,conv2a=4'"),
+        ({"model": "nin", "groups": "conv2a=2,"}, r"has an empty item \(a stray comma\?\)"),
+        ({"model": "nin", "name": "root-2", "groups": "conv3a=2"}, r"both a variant \(root-2\) and groups"),
     ],
 )
 def test_unknown_names_list_the_valid_ones(kwargs, message):

@@ -26,6 +26,7 @@ from torch import nn
 from roots.errors import UnknownNameError
 from roots.nn import models
 from roots.nn.layers import ConvBN
+from roots.paper import reported
 
 
 @dataclass(frozen=True)
@@ -139,12 +140,13 @@ def layer_table(layers: list[LayerCount], convention: str):
 
 
 def count(model: nn.Module, family: models.Family) -> dict:
-    """FLOPs and params of a built ``model`` of ``family``, with its table's convention."""
+    """FLOPs and params of a built ``model`` of ``family``, with its paper table's convention."""
     layers = count_layers(model, family.input_size, family.count_kwargs)
+    convention = reported.params_convention(family.schedule_family)
     return {
         "flops": total_flops(layers),
-        "params": total_params(layers, family.params_convention),
-        "params_convention": family.params_convention,
+        "params": total_params(layers, convention),
+        "params_convention": convention,
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
 

@@ -1,4 +1,5 @@
-"""The numbers the paper reports (Tables 2, 4, 5, 6 and 8), read from ``tables/reported.csv``.
+"""The numbers the paper reports (Tables 2, 4, 5, 6 and 8), read from ``tables/reported.csv``,
+and which table reports each family and what its parameter column counts (``tables/families.csv``).
 
 Values are stored as printed, with the power of ten of each column's heading
 (``flops_exp``, ``params_exp``: "FLOPS x10^8" is 8). Table 2 repeats the Orig and root rows
@@ -20,6 +21,31 @@ NIN_TABLE2_VARIANTS = tuple(name for name in schedules.variants("nin") if schedu
 # Sec. 2 (Fig. 2): "the AlexNet network has approximately 57% fewer connection weights than the
 # corresponding network without filter groups"; Fig. 2's errors are not in the text we have.
 ALEXNET_FEWER_WEIGHTS = 0.57
+
+
+# What a parameter count includes where the paper reports no table to fit it to (a new family)
+DEFAULT_PARAMS_CONVENTION = "weights+biases"
+
+
+def _families() -> pd.DataFrame:
+    with (resources.files("roots.paper") / "tables" / "families.csv").open() as handle:
+        return pd.read_csv(handle).set_index("family")
+
+
+def paper_table(family: str) -> int:
+    """The number of the paper's table that reports ``family`` (e.g. 4 for ResNet-50)."""
+    families = _families()
+    if family not in families.index:
+        raise UnknownNameError(f"the paper reports no {family!r}; choose one of: {', '.join(families.index)}")
+    return int(families.loc[family, "table"])
+
+
+def params_convention(family: str) -> str:
+    """What ``family``'s parameter counts include (``roots.nn.counting.PARAM_CONVENTIONS``): the
+    convention that fits its paper table best (the architectures notebook shows the fit), or
+    weights and biases for a family the paper does not report."""
+    families = _families()
+    return families.loc[family, "params_convention"] if family in families.index else DEFAULT_PARAMS_CONVENTION
 
 
 def reported() -> pd.DataFrame:

@@ -71,14 +71,19 @@ def named(family: str, variant: str) -> Schedule:
 
 def parse(family: str, text: str) -> Schedule:
     """A user's own schedule, e.g. ``"conv2a=4,conv3a=2"``; slots not named keep 1 group."""
-    schedule = dict.fromkeys(slots(family), 1)
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    schedule, given = dict.fromkeys(slots(family), 1), set()
+    for item in (part.strip() for part in text.split(",")):
+        if not item:  # a stray comma: the user may have meant a slot that is now silently 1
+            raise UnknownNameError(f"{text!r} has an empty item (a stray comma?); write SLOT=GROUPS,SLOT=GROUPS")
         slot, sep, value = item.partition("=")
         slot = slot.strip()
         if not sep or slot not in schedule:
             raise UnknownNameError(
                 f"cannot read {item!r} as SLOT=GROUPS for {family}; slots are: {', '.join(schedule)}"
             )
+        if slot in given:
+            raise UnknownNameError(f"{slot} is given twice in {text!r}; give each slot once")
+        given.add(slot)
         try:
             schedule[slot] = int(value)
         except ValueError:

@@ -44,6 +44,19 @@ def built_schedules(family: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_COUNT_COLUMNS = (
+    "table",
+    "variant",
+    "flops",
+    "paper_flops",
+    "flops_rel_err",
+    "params",
+    "paper_params",
+    "params_rel_err",
+    "params_convention",
+)
+
+
 def counts_vs_paper(family: str, tolerance: float = 0.01) -> pd.DataFrame:
     """FLOPs and params of every variant the paper reports, ours beside theirs.
 
@@ -51,13 +64,13 @@ def counts_vs_paper(family: str, tolerance: float = 0.01) -> pd.DataFrame:
     ``tolerance``. The paper prints three significant figures, so its rounding alone can
     account for up to about 0.5%.
     """
-    chosen = models.family(family)
+    convention = paper.params_convention(family)
     reported = paper.reported()
     reported = reported[reported["model"] == family]
     rows = []
     for _, row in reported.iterrows():
         layers = list(variant_layers(family, row["variant"]))
-        flops, params = counting.total_flops(layers), counting.total_params(layers, chosen.params_convention)
+        flops, params = counting.total_flops(layers), counting.total_params(layers, convention)
         rows.append(
             {
                 "table": int(row["table"]),
@@ -68,10 +81,10 @@ def counts_vs_paper(family: str, tolerance: float = 0.01) -> pd.DataFrame:
                 "params": params,
                 "paper_params": row["paper_params"],
                 "params_rel_err": params / row["paper_params"] - 1,
-                "params_convention": chosen.params_convention,
+                "params_convention": convention,
             }
         )
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=_COUNT_COLUMNS)  # a family the paper does not report: no rows
     frame.insert(frame.columns.get_loc("flops_rel_err") + 1, "flops_ok", frame["flops_rel_err"].abs() <= tolerance)
     frame.insert(frame.columns.get_loc("params_rel_err") + 1, "params_ok", frame["params_rel_err"].abs() <= tolerance)
     return frame
@@ -269,7 +282,7 @@ def proxy_runs(runs_dir: Path, family: str) -> pd.DataFrame:
 
 def proxy_vs_paper(trained: pd.DataFrame, family: str) -> pd.DataFrame:
     """``proxy_runs`` beside the paper's ILSVRC table of that family (see ``accuracy_vs_paper``)."""
-    return accuracy_vs_paper(trained, models.family(family).paper_table)
+    return accuracy_vs_paper(trained, paper.paper_table(family))
 
 
 def ratios_to_orig(counts: pd.DataFrame) -> pd.DataFrame:

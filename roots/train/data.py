@@ -135,21 +135,43 @@ def prepare(archive: Path, out_dir: Path, source: Source | None = None) -> Path:
     stamps the time), the same archive always gives the same bytes, so DVC sees an unchanged
     output when the stage re-runs on a fresh clone and does not retrain what depends on it.
     """
+    out_dir = Path(out_dir)
+    _check_replaceable(out_dir)
     source = verify(archive, source)
     with tarfile.open(archive) as tar:
         arrays = _decode_python_tar(tar) if source.name == "cifar10-python" else _decode_jpeg_tar(tar)
     if not len(arrays["train_images"]) or not len(arrays["test_images"]):
         raise DataError(f"{archive} holds no train/ or test/ images in the CIFAR-10 layout")
-    out_dir = Path(out_dir)
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for name in ARRAYS:
-        np.save(partial / f"{name}.npy", arrays[name])
-    (partial / "source.json").write_text(json.dumps(asdict(source), indent=1) + "\n")
+    try:
+        partial.mkdir(parents=True)
+        for name in ARRAYS:
+            np.save(partial / f"{name}.npy", arrays[name])
+        (partial / "source.json").write_text(json.dumps(asdict(source), indent=1) + "\n")
+    except OSError as error:  # a full disk, say: leave nothing half-written behind
+        shutil.rmtree(partial, ignore_errors=True)
+        raise DataError(f"could not write the prepared data next to {out_dir} ({error.strerror or error})") from None
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(partial, out_dir)
     return out_dir
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    """``prepare`` replaces ``out_dir`` whole: only where it is new, empty or a prepared data set,
+    never a folder of someone's other files (``--out results`` would wipe the results)."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise DataError(f"--out {out_dir} is a file; give a folder for the prepared data")
+    ours = {f"{name}.npy" for name in ARRAYS} | {"source.json"}
+    others = sorted(path.name for path in out_dir.iterdir() if path.name not in ours)
+    if others or (any(out_dir.iterdir()) and not (out_dir / "source.json").is_file()):
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise DataError(
+            f"{out_dir} holds files that are not a prepared data set ({shown or 'no source.json'}); prepare-data "
+            f"replaces its folder whole: choose a new or empty one"
+        )
 
 
 def _source(prepared: Path) -> Source:

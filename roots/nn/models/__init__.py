@@ -18,20 +18,18 @@ from roots.paper import schedules
 
 @dataclass(frozen=True)
 class Family:
-    """How to build a family, what input it takes, and how its paper table counts params.
+    """How to build a family and what input it takes: architecture only (which paper table
+    reports it, and how that table counts params, is ``roots.paper.reported``'s, and optional).
 
-    ``params_convention`` names what the paper's parameter column of that table counts
-    (see ``roots.counting.PARAM_CONVENTIONS``); ``count_kwargs`` are passed to ``forward``
-    when counting, e.g. to include GoogLeNet's training-time auxiliary heads. A proxy
-    (``proxy_of``) takes the group schedules of the paper family it stands in for.
+    ``count_kwargs`` are passed to ``forward`` when counting, e.g. to include GoogLeNet's
+    training-time auxiliary heads. A proxy (``proxy_of``) takes the group schedules of the
+    paper family it stands in for.
     """
 
     name: str
     title: str
     build: Callable[..., nn.Module]
     input_size: tuple[int, int, int]
-    paper_table: int
-    params_convention: str
     count_kwargs: Mapping[str, object] = field(default_factory=dict)
     proxy_of: str | None = None
 
@@ -49,12 +47,10 @@ class Family:
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
-        Family("nin", "Network-in-Network (CIFAR-10)", build_nin, (3, 32, 32), 8, "weights+biases"),
-        Family("resnet50", "ResNet-50 (ILSVRC)", build_resnet50, (3, 224, 224), 4, "weights"),
-        Family("resnet200", "ResNet-200 (ILSVRC)", build_resnet200, (3, 224, 224), 5, "conv weights"),
-        Family(
-            "googlenet", "GoogLeNet (ILSVRC)", build_googlenet, (3, 224, 224), 6, "weights+biases", {"with_aux": True}
-        ),
+        Family("nin", "Network-in-Network (CIFAR-10)", build_nin, (3, 32, 32)),
+        Family("resnet50", "ResNet-50 (ILSVRC)", build_resnet50, (3, 224, 224)),
+        Family("resnet200", "ResNet-200 (ILSVRC)", build_resnet200, (3, 224, 224)),
+        Family("googlenet", "GoogLeNet (ILSVRC)", build_googlenet, (3, 224, 224), {"with_aux": True}),
     )
 }
 
@@ -65,8 +61,6 @@ PROXIES: dict[str, Family] = {
         f"{paper.title.removesuffix(' (ILSVRC)')}, 32x32 stem (CIFAR-10 proxy)",
         partial(paper.build, stem="cifar", num_classes=10),
         (3, 32, 32),
-        paper.paper_table,
-        paper.params_convention,
         paper.count_kwargs,
         proxy_of=paper.name,
     )
@@ -101,6 +95,10 @@ def variant(model: str, name: str = "orig", groups: str | None = None) -> Varian
     unknown model, variant, slot or group count."""
     chosen = family(model)
     table = chosen.schedule_family
+    if groups is not None and name != schedules.BASELINE:
+        raise UnknownNameError(
+            f"both a variant ({name}) and groups ({groups}) are given; give one: groups name every slot's count"
+        )
     if groups is not None:
         schedule = schedules.parse(table, groups)
         return Variant(chosen, schedules.label(schedule), schedule)
