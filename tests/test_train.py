@@ -516,6 +516,21 @@ def test_a_table_reports_the_budget_that_covers_most_of_its_variants():
         runs.most_complete_budget(without_orig, table2)
 
 
+def test_a_budget_label_gives_seeds_per_variant_and_every_device_and_precision():
+    def row(variant, seed, device="CPU (2 logical cores)", precision="bf16"):
+        budget = {"recipe": "nin_cpu", "epochs": 15, "train_images": 50_000, "data": "cifar10-jpeg"}
+        return {**budget, "variant": variant, "seed": seed, "device": device, "precision": precision}
+
+    frame = pd.DataFrame(
+        [row("orig", 0), row("orig", 1), row("orig", 2), row("root-2", 0)] + [row("root-4", 0, "b", "fp32")]
+    )
+    assert runs.budget_label(frame) == (
+        "recipe nin_cpu: 15 epochs x 50,000 images of cifar10-jpeg, CPU (2 logical cores) (bf16), b (fp32), "
+        "seed 0 per variant (orig: 0,1,2)"
+    )
+    assert runs.budget_label(frame[frame["variant"] == "orig"]).endswith("seeds 0,1,2 per variant")
+
+
 def test_a_run_is_marked_uncommitted_only_when_the_package_differs_from_its_commit(tmp_path, tmp_path_factory):
     def git(*args):
         subprocess.run(

@@ -46,7 +46,7 @@ def _stable_lines(value: str | list[str], styler_ids: dict[str, str]) -> str | l
 def _is_progress(output: dict) -> bool:
     if output.get("output_type") == "stream" and output.get("name") == "stderr":
         text = "".join(output["text"]) if isinstance(output["text"], list) else output["text"]
-        return bool(_PROGRESS_BAR.search(text))
+        return bool(_PROGRESS_BAR.search(text)) or not text.strip()  # or the blank line a closing bar leaves
     return output.get("output_type") == "display_data" and "application/vnd.jupyter.widget-view+json" in output.get(
         "data", {}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,18 +11,63 @@ import pandas as pd
 import seaborn as sns
 import torch
 
+DECADES_APART = 20  # counts whose largest is this many times the smallest go on a log axis
 TOPOLOGY_COLOURS = {"orig": "black", "root": "tab:green", "tree": "tab:orange", "col": "tab:blue"}
 
 
-_LABEL_OFFSETS = {"root": ((5, -9), "left"), "col": ((-5, 4), "right")}  # apart where topologies crowd at equal k
+def _title(figure: plt.Figure, text: str, fontsize: float = 10, **kwargs) -> None:
+    """A figure's title, each line wrapped to the figure's width: a budget line (recipe, epochs,
+    data, devices, seeds) is longer than a narrow figure, whose edges would cut it off."""
+    per_line = max(20, int(figure.get_figwidth() * 72 / (0.55 * fontsize)))  # a character is about 0.55 em wide
+    wrapped = "\n".join(textwrap.fill(line, per_line) for line in text.split("\n"))
+    figure.suptitle(wrapped, fontsize=fontsize, **kwargs)
 
 
-def _label_points(ax, frame: pd.DataFrame, x: str, y: pd.Series) -> None:
-    for (_, point), value in zip(frame.iterrows(), y):
-        offset, align = _LABEL_OFFSETS.get(point["topology"], ((5, 4), "left"))
-        ax.annotate(
-            point["variant"], (point[x], value), fontsize=7, xytext=offset, textcoords="offset points", ha=align
-        )
+# where a point's label may go, in points from the point: the first that overlaps no label placed
+# before and no marker is taken (NiN's k = 8 and 16 variants of three topologies crowd within 1e7 FLOPs)
+_LABEL_SPOTS = (
+    ((5, 4), "left", "bottom"),
+    ((5, -4), "left", "top"),
+    ((-5, 4), "right", "bottom"),
+    ((-5, -4), "right", "top"),
+    ((0, 8), "center", "bottom"),
+    ((0, -8), "center", "top"),
+    ((12, 0), "left", "center"),
+    ((-12, 0), "right", "center"),
+)
+
+
+def _labels(ax, frame: pd.DataFrame, x: str, y: pd.Series) -> list[tuple]:
+    """The labels of ``frame``'s points (its variants), for ``_place_labels`` once the figure is complete."""
+    return [(ax, point[x], value, point["variant"]) for (_, point), value in zip(frame.iterrows(), y)]
+
+
+def _place_labels(figure: plt.Figure, labels: list[tuple]) -> None:
+    """Each label at the first of ``_LABEL_SPOTS`` that keeps it clear of the labels placed before
+    it and of every marker; where none does, the first spot. Run last: it measures the drawn figure."""
+    figure.canvas.draw()  # the final limits and layout, so that the measured boxes are the saved ones
+    renderer = figure.canvas.get_renderer()
+    taken: dict = {}
+    markers = {ax: [ax.transData.transform((x, y)) for other, x, y, _ in labels if other is ax] for ax, *_ in labels}
+    for ax, x, y, text in labels:
+
+        def put(spot):
+            offset, ha, va = spot
+            return ax.annotate(text, (x, y), xytext=offset, textcoords="offset points", fontsize=7, ha=ha, va=va)
+
+        def crowded(box) -> bool:
+            return any(box.overlaps(other) for other in taken.get(ax, [])) or any(
+                box.contains(*marker) for marker in markers[ax]
+            )
+
+        for spot in _LABEL_SPOTS:
+            note = put(spot)
+            if not crowded(note.get_window_extent(renderer)):
+                break
+            note.remove()
+        else:
+            note = put(_LABEL_SPOTS[0])
+        taken.setdefault(ax, []).append(note.get_window_extent(renderer))
 
 
 def fig5(frame: pd.DataFrame, title: str) -> plt.Figure:
@@ -34,6 +80,7 @@ def fig5(frame: pd.DataFrame, title: str) -> plt.Figure:
     row has its own error scale: a training budget moves every error, the claims are within a row.
     """
     figure, axes = plt.subplots(2, 2, figsize=(11, 8.5), layout="constrained")
+    labels = []
     orig = frame.set_index("variant").loc["orig"]
     units = {"flops": (1e8, "FLOPs (multiply-adds, x10^8)"), "params": (1e5, "parameters (x10^5)")}
     for row, (who, accuracy, prefix) in enumerate((("ours", "accuracy", ""), ("paper", "paper_accuracy", "paper_"))):
@@ -51,7 +98,7 @@ def fig5(frame: pd.DataFrame, title: str) -> plt.Figure:
                     label=name,
                     markersize=6,
                 )
-                _label_points(ax, group, "x", error)
+                labels += _labels(ax, group, "x", error)
             if who == "ours" and pd.notna(orig["accuracy_std"]):
                 error, std = (1 - orig["accuracy"]) * 100, orig["accuracy_std"] * 100
                 ax.errorbar(orig[cost] / scale, error, yerr=std, color="black", capsize=4)
@@ -65,10 +112,11 @@ def fig5(frame: pd.DataFrame, title: str) -> plt.Figure:
                 f"{'our runs' if who == 'ours' else 'the paper'}: error vs {cost.replace('flops', 'FLOPs')}",
                 fontsize=10,
             )
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9, frameon=False)
-    figure.suptitle(title, fontsize=11)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False)
+    _title(figure, title, 11)
     sns.despine(figure)
+    _place_labels(figure, labels)
     return figure
 
 
@@ -110,14 +158,15 @@ def time_vs_flops(frame: pd.DataFrame, paper_ratios: pd.DataFrame, device: str, 
             markersize=8,
             label="paper's speed-up",
         )
-        ax.set_title(f"{model} on {device}")
+        batch = f", batch {rows['batch'].iloc[0]}" if "batch" in rows else ""  # per-image time depends on it
+        ax.set_title(f"{model} on {device}{batch}")
         ax.set_xlabel("FLOPs (multiply-adds per image)")
         ax.set_ylabel("forward time per image (ms)")
         ax.margins(x=0.05, y=0.08)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
     if title:
-        figure.suptitle(title, fontsize=10)
+        _title(figure, title)
     sns.despine(figure)
     return figure
 
@@ -165,7 +214,7 @@ def heatmap_grid(
         figure.colorbar(image, ax=axes, shrink=0.8, label=value if vmax else f"{value} / largest in its map")
     if axes_note:
         figure.supxlabel(axes_note, fontsize=8)
-    figure.suptitle(title, fontsize=10)
+    _title(figure, title)
     return figure
 
 
@@ -180,6 +229,7 @@ def error_vs_cost(paper_rows: pd.DataFrame, proxy: pd.DataFrame, title: str) -> 
     trained = proxy.dropna(subset=["accuracy"])
     rows = 3 if len(trained) else 2  # no proxy run trained yet: no empty panels, the title says so
     figure, axes = plt.subplots(rows, 2, figsize=(11, 3.4 * rows + 0.6), layout="constrained")
+    point_labels = []
     exponent = {
         "flops": int(np.floor(np.log10(paper_rows["paper_flops"].min()))),
         "params": int(np.floor(np.log10(paper_rows["paper_params"].min()))),
@@ -199,16 +249,21 @@ def error_vs_cost(paper_rows: pd.DataFrame, proxy: pd.DataFrame, title: str) -> 
                 markerfacecolor="none",
                 label="paper's error at our count",
             )
-            _label_points(ax, paper_rows.assign(x=paper_rows[f"paper_{cost}"] / scale), "x", y)
+            point_labels += _labels(ax, paper_rows.assign(x=paper_rows[f"paper_{cost}"] / scale), "x", y)
             ax.margins(x=0.12, y=0.12)
-            ax.set(xlabel=unit, ylabel=f"ILSVRC {error.replace('top', 'top-')} error (%), paper")
+            counts = pd.concat([paper_rows[f"paper_{cost}"], paper_rows[cost]])
+            spread = counts.max() / counts.min() > DECADES_APART  # ResNet-200's FLOPs: 5.6e12 printed, 1.5e10 counted
+            if spread:
+                ax.set_xscale("log")
+            xlabel = unit.removesuffix(")") + ", log scale)" if spread else unit
+            ax.set(xlabel=xlabel, ylabel=f"ILSVRC {error.replace('top', 'top-')} error (%), paper")
             ax.legend(fontsize=7, loc="best")
         if not len(trained):
             continue
         ax = axes[2, column]
         ours = trained.sort_values(cost)
         ax.plot(ours[cost] / scale, (1 - ours["accuracy"]) * 100, "o-", color="tab:green", label="proxy top-1 error")
-        _label_points(ax, ours.assign(x=ours[cost] / scale), "x", (1 - ours["accuracy"]) * 100)
+        point_labels += _labels(ax, ours.assign(x=ours[cost] / scale), "x", (1 - ours["accuracy"]) * 100)
         orig = ours.set_index("variant").loc["orig"] if "orig" in set(ours["variant"]) else None
         if orig is not None and pd.notna(orig["accuracy_std"]):
             error, std = (1 - orig["accuracy"]) * 100, orig["accuracy_std"] * 100
@@ -218,10 +273,9 @@ def error_vs_cost(paper_rows: pd.DataFrame, proxy: pd.DataFrame, title: str) -> 
         ax.margins(x=0.12, y=0.12)
         ax.set(xlabel=f"{unit} of the 32x32 proxy", ylabel="CIFAR-10 top-1 error (%), our proxy")
         ax.legend(fontsize=7)
-    figure.suptitle(
-        title + ("" if len(trained) else "\n(no CIFAR-10 proxy run trained yet: they need a GPU, README)"), fontsize=10
-    )
+    _title(figure, title + ("" if len(trained) else "\n(no CIFAR-10 proxy run trained yet: they need a GPU, README)"))
     sns.despine(figure)
+    _place_labels(figure, point_labels)
     return figure
 
 
@@ -278,10 +332,11 @@ def fig2(counts: pd.DataFrame, paper_fewer: float) -> plt.Figure:
                 )
         ax.margins(y=0.12)
         ax.set(title=title, xlabel="filter groups in conv2, conv4, conv5", ylabel="millions")
-    figure.suptitle(
+    _title(
+        figure,
         f"AlexNet counted here (Fig. 2's parameter axis); the paper: about {paper_fewer:.0%} fewer "
         "connection weights with its filter groups\n(Fig. 2's top-5 errors are not in the text we have)",
-        fontsize=9,
+        9,
     )
     sns.despine(figure)
     return figure
@@ -309,37 +364,50 @@ def counts_vs_paper(counts: pd.DataFrame) -> plt.Figure:
 
 def fig15(layerwise: pd.DataFrame) -> plt.Figure:
     """Fig. 15: ResNet-50's layer-wise FLOPs and parameters, two variants side by side per layer."""
-    figure, axes = plt.subplots(2, 1, figsize=(14, 7), sharex=True)
+    figure, axes = plt.subplots(2, 1, figsize=(14, 7), sharex=True, layout="constrained")
     for ax, column, label in zip(axes, ["flops", "params"], ["FLOPs (multiply-adds)", "parameters"]):
         sns.barplot(data=layerwise, x="layer", y=column, hue="variant", ax=ax, width=0.9)
         ax.set(ylabel=label, xlabel="")
+        ax.get_legend().remove()  # one legend for both, below them: inside, it covered the tallest bars
     axes[1].set_xlabel("layer (execution order: conv1, then reduce, 3x3, expand [, projection] per block, then fc)")
     axes[1].set_xticks(range(0, layerwise["layer"].max() + 1, 4))
-    figure.suptitle("ResNet-50 layer-wise FLOPs and parameters (cf. the paper's Fig. 15)")
-    figure.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
+    _title(figure, "ResNet-50 layer-wise FLOPs and parameters (cf. the paper's Fig. 15)", 12)
     return figure
 
 
-def block_scores(scores: pd.DataFrame) -> sns.FacetGrid:
+_SCORE_NAMES = {  # the columns of ``covariance.scores_with_controls``, as a legend says them
+    "score": "trained, raw",
+    "untrained_score": "untrained twin, raw",
+    "baseline_score": "Orig, raw",
+    "score_whitened": "trained, ZCA-whitened",
+    "untrained_score_whitened": "untrained twin, ZCA-whitened",
+    "baseline_score_whitened": "Orig, ZCA-whitened",
+}
+
+
+def block_scores(scores: pd.DataFrame, title: str) -> sns.FacetGrid:
     """Block-diagonality of each grouped layer pair (``covariance.scores_with_controls``), raw and
     whitened, beside the baseline's and the untrained twin's; 1 is no block structure."""
-    long = scores.melt(
+    long = scores.rename(columns=_SCORE_NAMES).melt(
         id_vars=["run", "pair"],
-        value_vars=[
-            "score",
-            "untrained_score",
-            "baseline_score",
-            "score_whitened",
-            "untrained_score_whitened",
-            "baseline_score_whitened",
-        ],
-        var_name="statistic",
-        value_name="block-diagonality",
+        value_vars=list(_SCORE_NAMES.values()),
+        var_name="covariance of",
+        value_name="block-diagonality (1: none)",
     )
     grid = sns.catplot(
-        long, x="run", y="block-diagonality", hue="statistic", col="pair", kind="bar", height=3.6, aspect=1.3
+        long,
+        x="run",
+        y="block-diagonality (1: none)",
+        hue="covariance of",
+        col="pair",
+        kind="bar",
+        height=3.6,
+        aspect=1.3,
     )
     grid.refline(y=1, color="grey", linestyle="--")
+    _title(grid.figure, title, y=1.06)
     return grid
 
 
@@ -347,7 +415,7 @@ def layer_times(layers: pd.DataFrame, title: str) -> sns.FacetGrid:
     """Each NiN layer's time per image (``timing.layer_times`` rows), a bar per variant."""
     grid = sns.catplot(layers, x="layer", y="ms_per_image", hue="variant", kind="bar", height=3.6, aspect=2.4)
     grid.set_axis_labels("", "ms per image")
-    grid.figure.suptitle(title, y=1.03)
+    _title(grid.figure, title, y=1.03)
     return grid
 
 

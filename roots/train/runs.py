@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -102,12 +103,26 @@ def most_complete_budget(frame: pd.DataFrame, variants: list[str]) -> pd.DataFra
 
 
 def budget_label(frame: pd.DataFrame) -> str:
-    """The budget of one recipe's runs in a few words, for a figure's title."""
+    """The budget of one recipe's runs in a few words, for a figure's title: devices and precisions
+    as they were (sessions draw different machines), and the seeds per variant, so that a title
+    does not claim three seeds of every variant when only Orig has them."""
     row = frame.iloc[0]
+    seeds = frame.groupby("variant")["seed"].agg(lambda values: tuple(sorted(values.unique())))
+    common, _ = Counter(seeds).most_common(1)[0]
+    exceptions = "; ".join(f"{variant}: {_listed(each)}" for variant, each in seeds.items() if each != common)
+    where = ", ".join(
+        f"{device} ({' and '.join(sorted(group['precision'].dropna().unique())) or 'precision unrecorded'})"
+        for device, group in frame.groupby("device", sort=False)
+    )
     return (
         f"recipe {row['recipe']}: {row['epochs']} epochs x {row['train_images']:,} images of {row['data']}, "
-        f"{row['device']}, seeds {','.join(map(str, sorted(frame['seed'].unique())))}"
+        f"{where}, seed{'s' if len(common) > 1 else ''} {_listed(common)} per variant"
+        + (f" ({exceptions})" if exceptions else "")
     )
+
+
+def _listed(seeds: tuple) -> str:
+    return ",".join(map(str, seeds))
 
 
 def budget_metrics(frame: pd.DataFrame) -> dict:
