@@ -19,6 +19,7 @@ from roots.errors import RootsError
 from roots.nn import counting, external, implementations, models
 from roots.paper import schedules
 from roots.pipeline import dataset, notebooks, plots_page, stage, sweep, transfer
+from roots.results import summary as measured_table
 from roots.train import data, job, loop
 from roots.train import recipe as recipes
 
@@ -476,6 +477,25 @@ def _add_stage(commands) -> None:
     )
     check.add_argument("--official", action="store_true", help="first switch to the official archive (internet)")
     check.set_defaults(run=_check_data)
+    measured = commands.add_parser(
+        "summary",
+        help=HELP["summary"],
+        description="Every number from the files under --results; --write puts the table into the README's "
+        "measured block (a test checks that the README's copy is current).",
+    )
+    measured.add_argument("--results", type=Path, default=Path("results"), help="the pipeline's results folder")
+    measured.add_argument("--runs", type=Path, default=Path("results/runs/nin"), help="the covariance stage's runs")
+    measured.add_argument("--write", type=Path, metavar="README", help="replace the measured block of this file")
+    measured.set_defaults(run=_summary)
+
+
+def _summary(args: argparse.Namespace) -> None:
+    block = measured_table.markdown(args.results, args.runs)
+    if args.write is None:
+        print(block)
+    else:
+        changed = measured_table.write_into(args.write, block)
+        print(f"{args.write}: {'measured table rewritten' if changed else 'unchanged'}")
 
 
 def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:

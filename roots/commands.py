@@ -21,6 +21,7 @@ HELP = {
     "stage": "run a pipeline stage's command; its outputs change only if it succeeds (dvc.yaml uses it)",
     "tidy-notebook": "remove run times, random ids and addresses from executed notebooks",
     "plots-page": "write an HTML page for `dvc plots show --html-template` that works offline (make plots)",
+    "summary": "the README's table of the paper's claims beside ours, from the results' files",
 }
 
 

@@ -1,5 +1,6 @@
 """A stage that fails or is killed leaves the committed results and dvc.lock as they were."""
 
+import json
 import os
 import signal
 import subprocess
@@ -29,9 +30,39 @@ def test_outputs_change_only_when_the_command_succeeds(tmp_path):
         stage.run([Path("results/x")], "true", tmp_path)
     stage.run([Path("results/x")], write, tmp_path)
     assert (tmp_path / "results/x/a.txt").read_text() == "input\n"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["notebooks", "results"]  # no shadow left
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["logs", "notebooks", "results"]  # no shadow left
     with pytest.raises(stage.StageError, match="is not inside the checkout"):
         stage.run([Path("../elsewhere")], "true", tmp_path)
+
+
+def test_a_failed_notebook_is_one_line_naming_its_error_and_the_log_keeps_the_rest(tmp_path, capfd):
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "execution_count": 2, "outputs": []},
+            {
+                "cell_type": "code",
+                "execution_count": 3,
+                "outputs": [
+                    {"output_type": "error", "ename": "RootsError", "evalue": "batch must be at least 1, got 0"}
+                ],
+            },
+        ]
+    }
+    (tmp_path / "run.ipynb").write_text(json.dumps(notebook))
+    command = (
+        "mkdir -p results/x && cp run.ipynb results/x/ && printf 'Executing: 40%%|4/10\\r' >&2 && "
+        "printf 'Traceback (most recent call last):\\n  papermill says a lot\\n' >&2 && exit 1"
+    )
+    with pytest.raises(stage.StageError) as failed:
+        stage.run([Path("results/x")], command, tmp_path)
+    log = tmp_path / "logs" / "stages" / "x.log"
+    assert str(failed.value) == (
+        "results/x/run.ipynb stopped at cell 3: RootsError: batch must be at least 1, got 0: the stage's command "
+        f"failed (exit 1); its outputs are as they were (its output: {log})"
+    )
+    shown = capfd.readouterr().err
+    assert "Executing: 40%|4/10" in shown and "Traceback" not in shown and "papermill says a lot" not in shown
+    assert "papermill says a lot" in log.read_text() and not (tmp_path / "results" / "x").exists()
 
 
 @pytest.fixture(scope="module")

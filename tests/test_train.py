@@ -4,6 +4,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -231,6 +232,22 @@ def test_an_unreadable_checkpoint_is_put_aside_and_the_run_starts_afresh(tiny_ci
     assert loop.train(run, replace(TINY, epochs=1))["epochs"] == 1
     assert "checkpoint.pt is unreadable" in capsys.readouterr().out
     assert (tmp_path / "run" / "checkpoint.pt.unreadable").is_file()
+
+
+def test_a_full_disk_keeps_the_last_good_checkpoint_and_leaves_no_partial_file(tiny_cifar, tmp_path, monkeypatch):
+    save, saved = torch.save, []
+
+    def disk_fills(payload, path, *args, **kwargs):
+        saved.append(path)
+        if len(saved) == 2:  # the second epoch's checkpoint
+            raise OSError(28, "No space left on device")
+        return save(payload, path, *args, **kwargs)
+
+    monkeypatch.setattr(loop.torch, "save", disk_fills)
+    with pytest.raises(recipes.TrainingError, match=r"checkpoint.pt \(No space left on device\); what was written"):
+        loop.train(_run(tiny_cifar, tmp_path / "run"), replace(TINY, epochs=2))
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["checkpoint.pt"]
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["epoch"] == 1
 
 
 def test_a_finished_run_is_trained_again_only_with_force(tiny_cifar, tmp_path, capsys):
@@ -565,3 +582,20 @@ def test_a_second_trainer_on_the_same_folder_is_refused(tiny_cifar, tmp_path, ca
         assert main(["train", "--data", str(tiny_cifar), "--out", str(out), "--device", "cpu", "--epochs", "1"]) == 2
     assert "is being trained by another process" in capsys.readouterr().err
     assert not (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("text", ['{"model": "nin", "test_acc', "[1, 2]"])
+def test_a_damaged_metrics_file_is_one_line(tmp_path, text):
+    (tmp_path / "orig-s0").mkdir()
+    (tmp_path / "orig-s0" / "metrics.json").write_text(text)
+    with pytest.raises(runs.RunsError, match="orig-s0/metrics.json (is not readable JSON|holds no run's metrics)"):
+        runs.table(tmp_path)
+
+
+@pytest.mark.parametrize("text", ['{"name": "cifar10-jp', '{"name": "x"}'])
+def test_a_damaged_source_file_is_one_line(tiny_cifar, tmp_path, text):
+    damaged = tmp_path / "cifar10"
+    shutil.copytree(tiny_cifar, damaged)
+    (damaged / "source.json").write_text(text)
+    with pytest.raises(DataError, match="source.json is damaged .*; prepare the data again"):
+        loaders.open_data(damaged, torch.device("cpu"), 16)

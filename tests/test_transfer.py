@@ -188,3 +188,28 @@ def test_what_does_not_fit_the_archives_is_left_and_sent_next_time(tmp_path):
     assert first.left == ["results/runs/nin/root-2-s0/model.pt"] and len(first.archives) == 1
     second = transfer.pack(root, tmp_path / "second", max_bytes=transfer.MIB, max_files=1)
     assert second.packed == ["results/runs/nin/root-2-s0/model.pt"] and not second.left
+
+
+def test_a_full_disk_while_packing_leaves_no_archive_and_packs_again_next_time(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    run = root / "results/runs/nin/orig-s0"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text("{}")
+    (run / "model.pt").write_bytes(os.urandom(1500 << 10))
+    addfile, added = tarfile.TarFile.addfile, []
+
+    def disk_fills(self, *args, **kwargs):
+        added.append(1)
+        if len(added) == 3:  # the second archive
+            raise OSError(28, "No space left on device")
+        return addfile(self, *args, **kwargs)
+
+    monkeypatch.setattr(tarfile.TarFile, "addfile", disk_fills)
+    with pytest.raises(
+        transfer.TransferError, match=r"could not write .*No space left on device\); nothing was packed"
+    ):
+        transfer.pack(root, tmp_path / "out", max_bytes=transfer.MIB)
+    assert list((tmp_path / "out").iterdir()) == []
+    monkeypatch.setattr(tarfile.TarFile, "addfile", addfile)
+    again = transfer.pack(root, tmp_path / "out", max_bytes=transfer.MIB)
+    assert sorted(again.packed) == ["results/runs/nin/orig-s0/metrics.json", "results/runs/nin/orig-s0/model.pt"]

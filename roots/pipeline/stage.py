@@ -11,9 +11,11 @@ the command (even SIGKILL), the committed outputs are untouched.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from roots.errors import RootsError
@@ -67,9 +69,14 @@ def run(outputs: list[Path], command: str, checkout: Path = Path(".")) -> None:
     shutil.rmtree(shadow, ignore_errors=True)  # what a killed run left
     try:
         _mirror(checkout, shadow, set(outputs))
-        done = subprocess.run(command, shell=True, cwd=shadow)
-        if done.returncode:
-            raise StageError(f"the stage's command failed (exit {done.returncode}); its outputs are as they were")
+        log = checkout / "logs" / "stages" / f"{outputs[0].name}.log"
+        code = _run_logged(command, shadow, log)
+        if code:
+            said = _notebook_error(shadow, checkout, outputs)
+            raise StageError(
+                (f"{said}: " if said else "")
+                + f"the stage's command failed (exit {code}); its outputs are as they were (its output: {log})"
+            )
         for output in outputs:
             made = shadow / output.relative_to(checkout)
             if not made.exists():
@@ -80,3 +87,47 @@ def run(outputs: list[Path], command: str, checkout: Path = Path(".")) -> None:
             _replace(shadow / output.relative_to(checkout), output)
     finally:
         shutil.rmtree(shadow, ignore_errors=True)
+
+
+_TRACEBACK = b"Traceback (most recent call last)"
+
+
+def _run_logged(command: str, cwd: Path, log: Path) -> int:
+    """Run ``command``, its output shown as it comes (papermill's and tqdm's progress) and kept in
+    ``log``; from the first Python traceback on, only kept: a failed notebook's 50-80 lines of
+    papermill traceback would bury the one line that says what went wrong (``_notebook_error``)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as kept:
+        process = subprocess.Popen(command, shell=True, cwd=cwd, stderr=subprocess.PIPE)
+        seen, quiet = b"", False
+        while chunk := os.read(process.stderr.fileno(), 65536):
+            kept.write(chunk)
+            seen = (seen + chunk)[-2 * len(_TRACEBACK) - 65536 :]
+            if not quiet and _TRACEBACK in seen:
+                quiet = True
+                shown = chunk[: max(0, chunk.find(_TRACEBACK))]
+                sys.stderr.buffer.write(shown)
+            elif not quiet:
+                sys.stderr.buffer.write(chunk)
+            sys.stderr.buffer.flush()
+        return process.wait()
+
+
+def _notebook_error(shadow: Path, checkout: Path, outputs: list[Path]) -> str | None:
+    """The error an executed notebook among ``outputs`` stopped at, as one line (its cell and the
+    exception: a notebook's own check raises a RootsError whose message says what to change)."""
+    for output in outputs:
+        made = shadow / output.relative_to(checkout)
+        found = [made] if made.suffix == ".ipynb" else sorted(made.rglob("*.ipynb")) if made.is_dir() else []
+        for path in found:
+            try:
+                cells = json.loads(path.read_text()).get("cells", [])
+            except (OSError, ValueError):
+                continue
+            errors = [(cell, shown) for cell in cells for shown in cell.get("outputs", [])]
+            for cell, shown in errors:
+                if shown.get("output_type") == "error":
+                    message = (str(shown.get("evalue") or "").strip().splitlines() or [""])[0]
+                    where = f"{path.relative_to(shadow)} stopped at cell {cell.get('execution_count')}"
+                    return f"{where}: {shown.get('ename')}: {message}"
+    return None

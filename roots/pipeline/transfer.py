@@ -122,34 +122,47 @@ def pack(root: Path, out: Path, max_bytes: int = 16 * MIB, max_files: int = 8, e
     archives = [members for members in archives if members]
     for number, members in enumerate(archives, 1):
         target = out / f"results-{number:02d}-of-{len(archives):02d}.tar.gz"
-        manifest = []
-        with tarfile.open(target, "w:gz") as tar:
-            for path, relative, digest, size, start, length, index, count in members:
-                name = relative if count == 1 else f"{relative}.part-{index + 1:03d}-of-{count:03d}"
-                with open(path, "rb") as handle:
-                    handle.seek(start)
-                    chunk = handle.read(length)
-                info = tarfile.TarInfo(name)
-                info.size = len(chunk)
-                tar.addfile(info, io.BytesIO(chunk))
-                manifest.append(
-                    {
-                        "path": relative,
-                        "member": name,
-                        "sha256": digest,
-                        "size": size,
-                        "piece": index + 1,
-                        "pieces": count,
-                    }
-                )
-            text = json.dumps(manifest, indent=1).encode()
-            info = tarfile.TarInfo(MANIFEST)
-            info.size = len(text)
-            tar.addfile(info, io.BytesIO(text))
+        try:
+            _write_archive(target, members)
+        except OSError as error:  # a full disk, say: no half-written archive to be sent and refused
+            for made in [*report.archives, target, target.with_name(target.name + ".partial")]:
+                made.unlink(missing_ok=True)
+            raise TransferError(f"could not write {target} ({error.strerror or error}); nothing was packed") from None
         report.archives.append(target)
     sent.update({relative: digest for path, relative, digest, size in files if relative in report.packed})
     record_path.write_text(json.dumps(sent, indent=1) + "\n")
     return report
+
+
+def _write_archive(target: Path, members: list[tuple]) -> None:
+    """One archive of ``pack``: its members (whole files or pieces of one) and their manifest,
+    written beside ``target`` and renamed into place when complete."""
+    partial = target.with_name(target.name + ".partial")
+    manifest = []
+    with tarfile.open(partial, "w:gz") as tar:
+        for path, relative, digest, size, start, length, index, count in members:
+            name = relative if count == 1 else f"{relative}.part-{index + 1:03d}-of-{count:03d}"
+            with open(path, "rb") as handle:
+                handle.seek(start)
+                chunk = handle.read(length)
+            info = tarfile.TarInfo(name)
+            info.size = len(chunk)
+            tar.addfile(info, io.BytesIO(chunk))
+            manifest.append(
+                {
+                    "path": relative,
+                    "member": name,
+                    "sha256": digest,
+                    "size": size,
+                    "piece": index + 1,
+                    "pieces": count,
+                }
+            )
+        text = json.dumps(manifest, indent=1).encode()
+        info = tarfile.TarInfo(MANIFEST)
+        info.size = len(text)
+        tar.addfile(info, io.BytesIO(text))
+    os.replace(partial, target)
 
 
 _RUN_KEYS = ("model", "variant", "seed", "recipe", "recipe_name", "data", "test_accuracy", "epochs", "device")

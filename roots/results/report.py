@@ -38,8 +38,10 @@ def write_metrics(path: Path, metrics: dict) -> dict:
 
 
 def write_plot_data(path: Path, frame: pd.DataFrame) -> Path:
-    """A CSV for a plot that ``dvc.yaml`` declares; floats to ``SIGNIFICANT`` figures, so that a
-    re-run that changed nothing writes the same bytes."""
+    """A CSV for a plot that ``dvc.yaml`` declares, or a table of statistics computed by BLAS;
+    floats to ``SIGNIFICANT`` figures, so that a re-run that changed nothing writes the same bytes
+    (on another CPU too: the covariance scores differ in the tenth figure between an AVX2 and an
+    AVX-512 machine)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False, float_format=f"%.{SIGNIFICANT}g")
     return Path(path)

@@ -178,7 +178,10 @@ def _source(prepared: Path) -> Source:
     prepared = Path(prepared)
     if not (prepared / "source.json").is_file():
         raise DataError(f"no prepared CIFAR-10 in {prepared}: run `roots prepare-data` first ({HOW_TO_GET})")
-    return Source(**json.loads((prepared / "source.json").read_text()))
+    try:
+        return Source(**json.loads((prepared / "source.json").read_text()))
+    except (ValueError, TypeError) as error:  # not JSON, or not a Source's fields
+        raise DataError(f"{prepared}/source.json is damaged ({error}); prepare the data again") from None
 
 
 def load(prepared: Path) -> tuple[dict[str, np.ndarray], Source]:

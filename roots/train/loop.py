@@ -93,11 +93,17 @@ def _compact(state: dict) -> dict:
 
 
 def _save_atomically(payload, path: Path) -> None:
+    """Write beside ``path``, then rename: a full disk leaves the last good file and no partial one."""
     partial = path.with_name(path.name + ".partial")
-    if path.suffix == ".json":
-        partial.write_text(json.dumps(payload, indent=1) + "\n")
-    else:
-        torch.save(payload, partial)
+    try:
+        if path.suffix == ".json":
+            partial.write_text(json.dumps(payload, indent=1) + "\n")
+        else:
+            torch.save(payload, partial)
+    except (OSError, RuntimeError) as error:  # torch.save reports a failed write as a RuntimeError
+        partial.unlink(missing_ok=True)
+        said = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+        raise TrainingError(f"could not write {path} ({said}); what was written before is kept") from None
     os.replace(partial, path)
 
 

@@ -23,7 +23,13 @@ def metrics(run_dir: Path) -> dict:
     path = Path(run_dir) / METRICS
     if not path.is_file():
         raise RunsError(f"no {METRICS} in {run_dir}: train it first (`dvc repro` or `roots train --out {run_dir}`)")
-    return json.loads(path.read_text())
+    try:
+        found = json.loads(path.read_text())
+    except ValueError as error:  # truncated by a full disk or a copy cut short
+        raise RunsError(f"{path} is not readable JSON ({error}); train the run again or restore it from git") from None
+    if not isinstance(found, dict):
+        raise RunsError(f"{path} holds no run's metrics; train the run again or restore it from git")
+    return found
 
 
 # the keys of a run's metrics a table shows, in its column order ("device" and "data" by name)
@@ -59,7 +65,7 @@ def table(*runs_dirs: Path) -> pd.DataFrame:
         raise RunsError(f"no trained runs in {', '.join(map(str, runs_dirs))}: run `dvc repro` (see README, Training)")
     rows = []
     for path in found:
-        run: RunMetrics = json.loads(path.read_text())
+        run: RunMetrics = metrics(path.parent)
         row = {RENAMED.get(key, key): run.get(key) for key in TABLE_KEYS}
         row.update(
             run=path.parent.name,
