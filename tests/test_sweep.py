@@ -433,3 +433,23 @@ def test_a_bf16_run_waits_for_a_machine_that_computes_bf16(tmp_path, params, tin
     if not native:
         summary = sweep.sweep([job], tmp_path, params, tiny_cifar, device="cpu", say=lambda line: None)
         assert summary.not_started == ["orig-s0"] and not (tmp_path / "logs" / "orig-s0.log").exists()
+
+
+def test_a_new_machine_estimates_from_the_epochs_of_interrupted_runs(tmp_path, params, monkeypatch):
+    """Before any run of a precision has finished, the epochs its interrupted runs did are the
+    measurement: a session on a machine where auto means fp32 must not quote the bf16 machine's rate."""
+    jobs = {job.name: job for job in sweep.load_plan(params, "nin_runs")}
+    folder = jobs["orig-s0"].folder(tmp_path)
+    folder.mkdir(parents=True)
+    identity = {"run": {"variant": "orig", "seed": 0}, "recipe": dataclasses.asdict(jobs["orig-s0"].recipe)}
+    history = [{"train_seconds": 100.0}, {"train_seconds": 120.0}, {"train_seconds": 110.0}]
+    checkpoint = {"identity": {**identity, "precision": "fp32"}, "epoch": 3, "history": history}
+    torch.save(checkpoint, folder / "checkpoint.pt")
+    monkeypatch.setattr(sweep, "auto_precision", lambda device: "fp32")
+    lines, _ = sweep.status(list(jobs.values()), tmp_path, device="cpu")
+    by_run = {line.split()[1]: line for line in lines[:3]}
+    assert by_run["orig-s0"].endswith("interrupted after epoch 3/8 in fp32 (resumes), ~9m10s")  # 5 epochs x 110 s
+    assert by_run["root-4-s0"].endswith("to do, ~14m40s")  # 8 epochs x 110 s
+    monkeypatch.setattr(sweep, "auto_precision", lambda device: "bf16")  # a machine where new runs train in bf16
+    lines, _ = sweep.status(list(jobs.values()), tmp_path, device="cpu")
+    assert not [line for line in lines[:3] if "root-4-s0" in line and "~14m40s" in line]

@@ -384,15 +384,27 @@ class _Estimator:
     measured: dict = field(default_factory=dict)  # (model, recipe_name, precision) -> wall seconds per epoch
 
     def learn(self, jobs: list[Job]) -> None:
+        """Seconds per epoch by model, recipe and precision: from finished runs (wall time), else from
+        the epochs interrupted runs have done (their training time: the first numbers a new machine,
+        with another precision, has)."""
         walls: dict[tuple, list[float]] = {}
+        epochs: dict[tuple, list[float]] = {}
         for job in jobs:
-            if isinstance(job, PlannedRun) and (job.folder(self.root) / METRICS).is_file():
-                metrics = runs.metrics(job.folder(self.root))
+            if not isinstance(job, PlannedRun):
+                continue
+            folder = job.folder(self.root)
+            if (folder / METRICS).is_file():
+                metrics = runs.metrics(folder)
                 if job.matches(metrics) and metrics.get("wall_seconds_this_process"):
                     walls.setdefault((job.model, job.recipe_name, metrics.get("precision")), []).append(
                         (metrics["wall_seconds_this_process"] + STARTUP_SECONDS / 3) / metrics["epochs"]
                     )
-        self.measured = {key: statistics.median(values) for key, values in walls.items()}
+            elif (folder / CHECKPOINT).is_file() and (checkpoint := _checkpoint(folder)) is not None:
+                precision = (checkpoint.get("identity") or {}).get("precision")
+                seconds = [epoch.get("train_seconds") for epoch in checkpoint["history"]]
+                epochs.setdefault((job.model, job.recipe_name, precision), []).extend(filter(None, seconds))
+        self.measured = {key: statistics.median(values) for key, values in epochs.items() if values}
+        self.measured.update({key: statistics.median(values) for key, values in walls.items()})
 
     def seconds(self, job: Job, current: State) -> float | None:
         if isinstance(job, PlannedTiming):
@@ -467,8 +479,8 @@ def status(
     lines.append(
         f"{len(jobs) - remaining} of {len(jobs)} done, {remaining} to do, about "
         f"{_span(sum(item['seconds'] for item in items.values()))} of this machine's time (measured on finished "
-        f"runs of the same model, recipe and precision where there are some, else the items' stated rates, "
-        f"params.yaml says on which device)"
+        f"runs of the same model, recipe and precision where there are some, else on the epochs of interrupted "
+        f"ones, else the items' stated rates, params.yaml says on which device)"
     )
     return lines, remaining
 
