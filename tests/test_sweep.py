@@ -453,3 +453,16 @@ def test_a_new_machine_estimates_from_the_epochs_of_interrupted_runs(tmp_path, p
     monkeypatch.setattr(sweep, "auto_precision", lambda device: "bf16")  # a machine where new runs train in bf16
     lines, _ = sweep.status(list(jobs.values()), tmp_path, device="cpu")
     assert not [line for line in lines[:3] if "root-4-s0" in line and "~14m40s" in line]
+
+
+def test_the_sweep_reads_the_checkpoints_again_only_when_a_run_has_ended(tmp_path, params, tiny_cifar, monkeypatch):
+    """The estimates come from every run's checkpoint (6-12 MB each for NiN): read at each poll
+    (5 a second), that cost the trainers about a tenth of a core; only an ended run changes them."""
+    jobs = [job for job in sweep.load_plan(params, "nin_runs")][:2]
+    monkeypatch.setattr(sweep.PlannedRun, "command", lambda *_: [sys.executable, "-c", "import time; time.sleep(1)"])
+    learnt = []
+    learn = sweep._Estimator.learn
+    monkeypatch.setattr(sweep._Estimator, "learn", lambda self, jobs: learnt.append(1) or learn(self, jobs))
+    summary = sweep.sweep(jobs, tmp_path, params, tiny_cifar, device="cpu", say=lambda line: None)
+    assert summary.failed == [job.name for job in jobs]  # a sleep writes no run: each "fails", after ~1 s
+    assert len(learnt) == 2  # at the start, and when the first run ended (the second starts then)

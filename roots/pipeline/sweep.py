@@ -662,8 +662,11 @@ def sweep(
     previous = signal.signal(signal.SIGTERM, _terminated)  # SIGTERM stops the jobs as Ctrl-C does
     with _one_sweep_at_a_time(root):
         try:
+            ended = True  # runs have ended since the estimates were learnt: learn again (it reads every checkpoint)
             while pending or running:
-                estimator.learn(jobs)
+                if ended:
+                    estimator.learn(jobs)
+                    ended = False
                 for job in list(pending):
                     exclusive = isinstance(job, PlannedTiming)
                     if running and (exclusive or isinstance(running[0].job, PlannedTiming) or len(running) >= parallel):
@@ -705,6 +708,7 @@ def sweep(
                 for entry in [entry for entry in running if entry.process.poll() is not None]:
                     running.remove(entry)
                     finish(entry, interrupted=False)
+                    ended = True
         except KeyboardInterrupt:
             _stop(running)
             for entry in running:
