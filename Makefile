@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro official-data test test-fast lint lab plots cpu-campaign
+.PHONY: repro official-data test test-all test-fast lint lab plots cpu-campaign
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,17 @@ repro: $(VENV)/.installed
 official-data: $(VENV)/.installed
 	$(BIN)/python -m roots check-data --official
 
+# CI's run: everything but the few tests marked heavy (each over 4 minutes on 2 cores)
 test: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not heavy" $(PYTEST_ARGS)
+
+# everything, the heavy ones too: before committing a change to what they check
+test-all: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # the inner loop: everything but the tests marked slow (DVC, subprocesses, notebooks, Triton's interpreter)
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not heavy" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check roots tests

@@ -48,10 +48,19 @@ def test_profile_accepts_a_users_schedule(capsys):
         (["import", "missing.tar.gz", "--repo", "."], "missing.tar.gz: no such archive or folder"),
     ],
 )
-def test_bad_input_gives_one_line_and_exit_2(argv, message):
-    run = subprocess.run([sys.executable, "-m", "roots", *argv], capture_output=True, text=True)
-    assert run.returncode == 2
-    assert message in run.stderr
+def test_bad_input_gives_one_line_and_exit_2(argv, message, capsys):
+    # in this process (a subprocess costs ~5 s of imports each); the console script's own path is
+    # the next test's
+    assert main(argv) == 2
+    stderr = capsys.readouterr().err
+    assert message in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_the_console_script_exits_2_with_the_one_line():
+    run = subprocess.run(
+        [sys.executable, "-m", "roots", "profile", "--model", "alexnet"], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and run.stderr.startswith("roots: error: unknown model 'alexnet'")
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = sorted((ROOT / "results").glob("*/*.ipynb"))
 INPUTS = ("runs", "timing")  # results/ folders that notebooks read rather than write
 NEEDS_DATA = {"covariance"}  # notebooks that read the prepared CIFAR-10 (data/cifar10)
+HEAVY = {"covariance"}  # 4-8 minutes on 2 cores (four trained networks' moments over the test set): make test-all
 FIGURES = {".png", ".jpg"}
 FIGURE_TOLERANCE = 1.0  # RMS difference in grey levels of 255: a changed figure differs by far more
 
@@ -73,7 +74,11 @@ def test_every_pipeline_notebook_has_an_executed_copy():
     assert sources and sources == {path.name for path in EXECUTED}
 
 
-@pytest.mark.parametrize("notebook", EXECUTED, ids=[path.stem for path in EXECUTED])
+@pytest.mark.parametrize(
+    "notebook",
+    [pytest.param(path, marks=[pytest.mark.heavy] if path.stem in HEAVY else []) for path in EXECUTED],
+    ids=[path.stem for path in EXECUTED],
+)
 def test_executed_notebook_reproduces_its_outputs(notebook, tmp_path):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "results").mkdir()
