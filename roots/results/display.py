@@ -1,14 +1,19 @@
-"""How the notebooks show things: the shared preamble, and the formats of the tables they display.
+"""How the notebooks show things: the shared preamble, the formats of the tables they display,
+and their figures.
 
-Only for notebooks (it uses pandas' Styler): the tables themselves come from ``roots.compare``.
+Only for notebooks (it uses pandas' Styler and IPython's display): the tables themselves come from
+``roots.compare``, the figures from ``roots.plots``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from IPython.display import Image, display
+from matplotlib.figure import Figure
 
 from roots.paper import reported as paper
 from roots.results import compare
@@ -50,6 +55,14 @@ def setup(out_dir: str | Path, precision: int = 4, style: str = "whitegrid") -> 
     pd.set_option("display.precision", precision)
     sns.set_theme(style=style)
     return tables_dir, figures_dir
+
+
+def figure(drawn: Figure | sns.FacetGrid, path: Path, **savefig) -> None:
+    """Save a figure to ``path`` and show that file, not a second rendering of it: a notebook's
+    embedded image is then the committed figure byte for byte, so a check can compare the two."""
+    drawn.savefig(path, **savefig)
+    plt.close(drawn if isinstance(drawn, Figure) else drawn.figure)
+    display(Image(filename=path))
 
 
 def accuracy_table(table: pd.DataFrame):
