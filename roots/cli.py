@@ -127,7 +127,9 @@ def _add_train(commands, recipe_defaults: dict) -> None:
         "--recipe",
         metavar="FILE:SECTION",
         help="defaults for the options below from a YAML section, e.g. params.yaml:recipes.imagenet; "
-        "options given on the command line still win",
+        "options given on the command line still win. Default: params.yaml's recipe for the model and "
+        "device (nin: nin_cpu on a CPU, nin_paper on a GPU; the CIFAR proxies: proxy; ILSVRC: imagenet), "
+        "or, without a params.yaml here, the built-in defaults below",
     )
     command.add_argument(
         "--force", action="store_true", help="train again a finished run in --out, replacing its metrics and weights"
@@ -542,13 +544,32 @@ def parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
     return main
 
 
+def default_recipe(model: str, device: str, params: Path = Path("params.yaml")) -> str | None:
+    """``roots train`` without ``--recipe``: the recipe of ``params`` that the pipeline trains this
+    model with on this device (on a CPU, the CPU campaign's 15 epochs rather than a GPU's budget);
+    None where ``params`` is not here (a run from another folder keeps the built-in defaults)."""
+    if not params.is_file():
+        return None
+    if model == "nin":
+        name = "nin_cpu" if devices.resolve(device).type == "cpu" else "nin_paper"
+    else:
+        name = "proxy" if model in models.PROXIES else "imagenet"
+    return f"{params}:recipes.{name}"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; ``train --recipe FILE:SECTION`` makes that section the train options' defaults."""
     args = parser().parse_args(argv)
+    chosen = None
+    if args.command == "train" and not args.recipe:
+        chosen = args.recipe = default_recipe(args.model, args.device)
     if getattr(args, "recipe", None):
         section = recipes.recipe_section(args.recipe)
         recipes.Recipe(**section)  # a bad value fails here, named as the file has it, not after argparse's conversion
         args = parser(section).parse_args(argv)
+    if chosen:
+        args.recipe = chosen
+        print(f"recipe: {chosen} (the pipeline's for {args.model} on this device; --recipe chooses another)")
     return args
 
 

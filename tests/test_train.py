@@ -397,6 +397,22 @@ def test_a_recipe_section_sets_defaults_and_the_command_line_wins(tmp_path):
     assert recipes.recipe_name(None, recipes.Recipe()) is None
 
 
+def test_without_a_recipe_train_takes_the_pipelines_for_the_model_and_device(tmp_path, monkeypatch, capsys):
+    """`roots train` alone once meant 40 epochs of a GPU budget, hours on a CPU, in no recipe of params.yaml."""
+    monkeypatch.chdir(tmp_path)
+    assert parse_args(["train", "--device", "cpu"]).recipe is None  # no params.yaml here: the built-in defaults
+    assert capsys.readouterr().out == ""
+    (tmp_path / "params.yaml").write_text(PARAMS.read_text())
+    cpu_recipe = yaml.safe_load(PARAMS.read_text())["recipes"]["nin_cpu"]
+    args = parse_args(["train", "--device", "cpu", "--lr", "0.01"])
+    assert args.recipe == "params.yaml:recipes.nin_cpu" and (args.epochs, args.ema) == (15, cpu_recipe["ema"])
+    assert args.lr == 0.01  # the command line still wins
+    assert capsys.readouterr().out.startswith("recipe: params.yaml:recipes.nin_cpu (the pipeline's for nin on")
+    assert parse_args(["train", "--model", "resnet50-cifar", "--device", "cpu"]).recipe == "params.yaml:recipes.proxy"
+    assert parse_args(["train", "--model", "resnet50", "--device", "cpu"]).recipe == "params.yaml:recipes.imagenet"
+    assert parse_args(["train", "--recipe", "params.yaml:recipes.nin_smoke"]).recipe == "params.yaml:recipes.nin_smoke"
+
+
 def test_every_recipe_in_params_yaml_is_a_valid_recipe_that_says_every_value():
     for name, values in yaml.safe_load(PARAMS.read_text())["recipes"].items():
         # all but workers (ImageFolder only) and the keys added since a recipe was written (defaults: old meaning)
