@@ -221,9 +221,9 @@ def unpack(sources: list[Path], into: Path) -> list[str]:
             continue
         if not source.is_file():
             raise TransferError(f"{source}: no such archive or folder")
-        if not tarfile.is_tarfile(source):
-            raise TransferError(f"{source} is neither a folder nor an archive made by `roots pack`")
         try:
+            if not tarfile.is_tarfile(source):  # reads the first member: a gzip cut short raises EOFError here
+                raise TransferError(f"{source} is neither a folder nor an archive made by `roots pack`")
             with tarfile.open(source) as tar:
                 for entry in _manifest(tar, source):
                     piece = into / ".pieces" / entry["member"]
