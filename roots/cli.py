@@ -24,6 +24,25 @@ from roots.train import data, job, loop
 from roots.train import recipe as recipes
 
 PACK_RESERVE_SECONDS = 45  # what `roots campaign` keeps of its minutes for packing the results
+# `roots train --help` for the recipe's options (roots.train.recipe.Recipe says why each is there)
+RECIPE_HELP = {
+    "epochs": "passes over the training images",
+    "batch_size": "images per step, over all processes together",
+    "lr": "peak learning rate of the one-cycle schedule",
+    "warmup": "fraction of the steps over which the rate rises linearly from 0",
+    "anneal": "shape of the decay after the warm-up: cos or linear",
+    "momentum": "SGD momentum",
+    "nesterov": "Nesterov momentum",
+    "weight_decay": "L2 penalty on the weights",
+    "label_smoothing": "target weight spread over the other classes",
+    "ema": "per-step decay of the average of the weights that is evaluated and saved; 0: off",
+    "precision": "auto (bf16 on a GPU and on a CPU with native bf16, else fp32), bf16 or fp32",
+    "channels_last": "NHWC memory layout",
+    "deterministic": "cuDNN's deterministic kernels (off: cudnn.benchmark picks faster ones)",
+    "train_subset": "0: every training image; n: n of them, evenly spaced",
+    "test_subset": "0: every test image; n: n of them, evenly spaced",
+    "workers": "DataLoader processes for an ImageFolder (CIFAR-10 lives on the device)",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -134,7 +153,7 @@ def _add_train(commands, recipe_defaults: dict) -> None:
     command.add_argument(
         "--force", action="store_true", help="train again a finished run in --out, replacing its metrics and weights"
     )
-    _add_fields(command, recipes.Recipe, {})
+    _add_fields(command, recipes.Recipe, RECIPE_HELP)
     command.set_defaults(run=_train, **recipe_defaults)
 
 

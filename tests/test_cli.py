@@ -1,6 +1,7 @@
 """`roots list` and `roots profile`, and one clear message with a non-zero exit for bad input."""
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -11,8 +12,9 @@ from pathlib import Path
 import hand_counts
 import pytest
 
-from roots.cli import main, parser
+from roots.cli import RECIPE_HELP, main, parser
 from roots.paper import schedules
+from roots.train import recipe as recipes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,3 +102,11 @@ def test_the_overview_names_every_command_without_importing_torch():
     listed = {line.split()[0] for line in overview if line.startswith("  ")}
     subparsers = next(action for action in parser()._actions if isinstance(action, argparse._SubParsersAction))
     assert listed == set(subparsers.choices)
+
+
+def test_train_help_explains_every_recipe_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    fields = [field.name for field in dataclasses.fields(recipes.Recipe)]
+    assert fields and [name for name in fields if " ".join(RECIPE_HELP.get(name, "?").split()) not in shown] == []
