@@ -11,7 +11,7 @@ import torch
 from roots.paper import reported as paper
 from roots.paper import schedules
 from roots.results import compare, plots
-from roots.train import loop
+from roots.train import loop, runs
 
 matplotlib.use("Agg")
 
@@ -58,6 +58,24 @@ def test_proxy_runs_stand_beside_the_paper_and_other_families_runs_are_left_out(
     assert frame.loc["root-8", "accuracy_vs_orig"] == pytest.approx(-0.005)
     assert frame.loc["root-8", "paper_accuracy_vs_orig"] == pytest.approx(0.734 - 0.730)
     assert frame.loc["root-8", "flops_vs_orig"] == pytest.approx(0.6)
+
+
+def test_each_variant_is_measured_in_origs_seed_to_seed_spread(tmp_path):
+    """Table 2's claim column: root-8 0.5 points under Orig, whose seeds spread 1 point (std), is
+    within noise (-0.5 std); with a single Orig seed there is no spread, so no verdict either way."""
+    for folder, variant, seed, accuracy in (
+        ("a", "orig", 0, 0.88),
+        ("b", "orig", 1, 0.8941421356),
+        ("c", "root-8", 0, 0.882071),
+    ):
+        _fake_run(tmp_path / folder, "nin", variant, seed, accuracy)
+    trained = runs.table(tmp_path)
+    frame = compare.against_orig(compare.accuracy_vs_paper(trained, 2)).set_index("variant")
+    assert frame.loc["root-8", "accuracy_vs_orig"] == pytest.approx(-0.005, abs=1e-6)
+    assert frame.loc["root-8", "vs_orig_in_orig_std"] == pytest.approx(-0.5, abs=1e-3)
+    assert frame.loc["root-8", "within orig noise"] and pd.isna(frame.loc["root-2", "vs_orig_in_orig_std"])  # untrained
+    one_seed = compare.against_orig(compare.accuracy_vs_paper(trained[trained["seed"] == 0], 2)).set_index("variant")
+    assert one_seed["vs_orig_in_orig_std"].isna().all() and not one_seed["within orig noise"].any()
 
 
 def _timed(setting_ms):

@@ -74,6 +74,15 @@ def accuracy_table(table: pd.DataFrame):
     )
 
 
+def against_orig(frame: pd.DataFrame):
+    """``compare.against_orig``'s table as the notebooks show it: points, ratios, standard deviations."""
+    return (
+        frame.style.format("{:+.2%}", subset=["accuracy_vs_orig", "paper_accuracy_vs_orig"], na_rep="-")
+        .format("{:.3f}", subset=["flops_vs_orig", "paper_flops_vs_orig"], na_rep="-")
+        .format("{:+.1f}", subset=["vs_orig_in_orig_std"], na_rep="-")
+    )
+
+
 def speedups(frame: pd.DataFrame):
     """Time columns (speed-ups beside the paper's) as the notebooks show them."""
     return frame.style.format({key: value for key, value in SPEEDUP_FORMATS.items() if key in frame}, na_rep="-")
