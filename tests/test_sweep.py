@@ -481,6 +481,24 @@ def test_a_new_machine_estimates_from_the_epochs_of_interrupted_runs(tmp_path, p
     assert not [line for line in lines[:3] if "root-4-s0" in line and "~14m40s" in line]
 
 
+def test_a_variant_is_estimated_from_its_own_runs_before_its_models(tmp_path, params, monkeypatch):
+    """Variants train at different speeds (NiN root-8 about 1.6x Orig): a finished Orig run and an
+    interrupted root-4 run each estimate their own variant; col-2, with neither, takes the model's."""
+    jobs = {job.name: job for job in sweep.load_plan(params, "nin_runs")}
+    for name, history in (("orig-s0", [{"train_seconds": 100.0}] * 3), ("root-4-s0", [{"train_seconds": 40.0}] * 3)):
+        folder = jobs[name].folder(tmp_path)
+        folder.mkdir(parents=True)
+        run = {"variant": jobs[name].variant, "seed": 0}
+        identity = {"run": run, "recipe": dataclasses.asdict(jobs[name].recipe), "precision": "fp32"}
+        torch.save({"identity": identity, "epoch": 3, "history": history}, folder / "checkpoint.pt")
+    monkeypatch.setattr(sweep, "auto_precision", lambda device: "fp32")
+    lines, _ = sweep.status(list(jobs.values()), tmp_path, device="cpu")
+    by_run = {line.split()[1]: line for line in lines[:3]}
+    assert by_run["orig-s0"].endswith("~8m20s")  # 5 epochs x 100 s
+    assert by_run["root-4-s0"].endswith("~3m20s")  # 5 epochs x 40 s, not the model's median
+    assert by_run["col-2-s0"].endswith("~9m20s")  # 8 epochs x 70 s, the median of both variants' epochs
+
+
 def test_the_sweep_reads_the_checkpoints_again_only_when_a_run_has_ended(tmp_path, params, tiny_cifar, monkeypatch):
     """The estimates come from every run's checkpoint (6-12 MB each for NiN): read at each poll
     (5 a second), that cost the trainers about a tenth of a core; only an ended run changes them."""

@@ -391,14 +391,16 @@ def state(job: Job, root: Path) -> State:
 
 @dataclass
 class _Estimator:
-    """Seconds a job still needs: measured on finished runs of the same model, recipe and precision
-    where there are some, else from the item's stated training images per second of all runs together."""
+    """Seconds a job still needs: measured on finished runs of the same variant (else the same
+    model), recipe and precision where there are some, else from the item's stated training images
+    per second of all runs together. Variants differ: NiN root-8 trains about 1.6x as fast as Orig."""
 
     root: Path
     parallel: int
     train_images: int = data.CIFAR10_TRAIN_IMAGES
     precision: str = "bf16"  # what a run that has not started trains in here (``auto``)
-    measured: dict = field(default_factory=dict)  # (model, recipe_name, precision) -> wall seconds per epoch
+    # (model, recipe_name, precision) and (model, variant, recipe_name, precision) -> wall seconds per epoch
+    measured: dict = field(default_factory=dict)
 
     def learn(self, jobs: list[Job]) -> None:
         """Seconds per epoch by model, recipe and precision: from finished runs (wall time), else from
@@ -413,23 +415,30 @@ class _Estimator:
             if (folder / METRICS).is_file():
                 metrics = runs.metrics(folder)
                 if job.matches(metrics) and metrics.get("wall_seconds_this_process"):
-                    walls.setdefault((job.model, job.recipe_name, metrics.get("precision")), []).append(
-                        (metrics["wall_seconds_this_process"] + STARTUP_SECONDS / 3) / metrics["epochs"]
-                    )
+                    wall = (metrics["wall_seconds_this_process"] + STARTUP_SECONDS / 3) / metrics["epochs"]
+                    for key in self._keys(job, metrics.get("precision")):
+                        walls.setdefault(key, []).append(wall)
             elif (folder / CHECKPOINT).is_file() and (checkpoint := _checkpoint(folder)) is not None:
                 precision = (checkpoint.get("identity") or {}).get("precision")
                 seconds = [epoch.get("train_seconds") for epoch in checkpoint["history"]]
-                epochs.setdefault((job.model, job.recipe_name, precision), []).extend(filter(None, seconds))
+                for key in self._keys(job, precision):
+                    epochs.setdefault(key, []).extend(filter(None, seconds))
         self.measured = {key: statistics.median(values) for key, values in epochs.items() if values}
         self.measured.update({key: statistics.median(values) for key, values in walls.items()})
+
+    @staticmethod
+    def _keys(job: PlannedRun, precision: str | None) -> tuple[tuple, tuple]:
+        """The variant's own rate first, then its model's."""
+        return (job.model, job.variant, job.recipe_name, precision), (job.model, job.recipe_name, precision)
 
     def seconds(self, job: Job, current: State) -> float | None:
         if isinstance(job, PlannedTiming):
             return job.minutes * 60
         remaining = job.recipe.epochs - current.epoch
         precision = current.precision or (self.precision if job.recipe.precision == "auto" else job.recipe.precision)
-        if (job.model, job.recipe_name, precision) in self.measured:
-            return remaining * self.measured[(job.model, job.recipe_name, precision)]
+        for key in self._keys(job, precision):
+            if key in self.measured:
+                return remaining * self.measured[key]
         if not job.images_per_second:
             return None
         images = job.recipe.train_subset or self.train_images
@@ -494,8 +503,8 @@ def status(
     lines.append(
         f"{len(jobs) - remaining} of {len(jobs)} done, {remaining} to do, about "
         f"{_span(sum(item['seconds'] for item in items.values()))} of this machine's time (measured on finished "
-        f"runs of the same model, recipe and precision where there are some, else on the epochs of interrupted "
-        f"ones, else the items' stated rates, params.yaml says on which device)"
+        f"runs of the same variant or model, recipe and precision where there are some, else on the epochs of "
+        f"interrupted ones, else the items' stated rates, params.yaml says on which device)"
     )
     return lines, remaining
 
