@@ -549,6 +549,23 @@ def test_a_table_reports_the_budget_that_covers_most_of_its_variants():
         runs.most_complete_budget(without_orig, table2)
 
 
+def test_the_covariance_runs_move_to_the_campaign_once_it_has_them_all():
+    def rows(recipe, epochs, names):
+        return [
+            {"recipe": recipe, "epochs": epochs, "train_images": 50_000, "run": name, "variant": name[:-3], "seed": 0}
+            for name in names
+        ]
+
+    names = ["orig-s0", "root-4-s0", "root-32-s0"]
+    smoke = rows("nin_smoke", 2, names)
+    partial = pd.DataFrame(smoke + rows("nin_cpu", 15, names[:2]))
+    assert set(runs.most_complete_runs(partial, names)["recipe"]) == {"nin_smoke"}  # root-32 not trained yet
+    chosen = runs.most_complete_runs(pd.DataFrame(smoke + rows("nin_cpu", 15, names)), names[::-1])
+    assert list(chosen.index) == names[::-1] and set(chosen["recipe"]) == {"nin_cpu"}
+    with pytest.raises(runs.RunsError, match="recipe nin_cpu has no run root-32-s0: train it"):
+        runs.most_complete_runs(pd.DataFrame(rows("nin_cpu", 15, names[:2])), names)
+
+
 def test_a_budget_label_gives_seeds_per_variant_and_every_device_and_precision():
     def row(variant, seed, device="CPU (2 logical cores)", precision="bf16"):
         budget = {"recipe": "nin_cpu", "epochs": 15, "train_images": 50_000, "data": "cifar10-jpeg"}

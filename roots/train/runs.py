@@ -108,6 +108,23 @@ def most_complete_budget(frame: pd.DataFrame, variants: list[str]) -> pd.DataFra
     return frame[frame["recipe"] == chosen].reset_index(drop=True)
 
 
+def most_complete_runs(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The runs called ``names`` (orig-s0, root-4-s0, ...) of one budget, by name in that order: of
+    the recipes with an Orig run, the one that has most of them, and of those the one that trained
+    most (``most_complete_budget``). So the covariance appendix moves to the CPU campaign's runs once
+    that campaign has them all."""
+    named = frame[frame["run"].isin(names)]
+    if named.empty:
+        raise RunsError(f"none of the runs {', '.join(names)} is trained: run `dvc repro` (see README, Training)")
+    chosen = most_complete_budget(named, list(named["variant"].unique())).set_index("run")
+    missing = [name for name in names if name not in chosen.index]
+    if missing:
+        raise RunsError(
+            f"recipe {chosen['recipe'].iloc[0]} has no run {', '.join(missing)}: train it, or leave it out of the names"
+        )
+    return chosen.loc[names]
+
+
 def budget_label(frame: pd.DataFrame) -> str:
     """The budget of one recipe's runs in a few words, for a figure's title: devices and precisions
     as they were (sessions draw different machines), and the seeds per variant, so that a title
