@@ -80,6 +80,7 @@ def against_orig(frame: pd.DataFrame):
         frame.style.format("{:+.2%}", subset=["accuracy_vs_orig", "paper_accuracy_vs_orig"], na_rep="-")
         .format("{:.3f}", subset=["flops_vs_orig", "paper_flops_vs_orig"], na_rep="-")
         .format("{:+.1f}", subset=["vs_orig_in_orig_std"], na_rep="-")
+        .format(na_rep="-", subset=["within orig noise"])
     )
 
 
