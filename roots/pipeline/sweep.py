@@ -325,7 +325,7 @@ class State:
     epochs: int = 0
     note: str = ""
     precision: str | None = None  # a part-trained run's: it resumes in the precision it started in
-    restart: bool = False  # its checkpoint is set aside: the run starts again (``on_this_machine``)
+    restart: bool = False  # its checkpoint is deleted before it starts again (``on_this_machine``)
 
     def describe(self) -> str:
         if self.done:
@@ -403,9 +403,9 @@ class _Estimator:
     measured: dict = field(default_factory=dict)
 
     def learn(self, jobs: list[Job]) -> None:
-        """Seconds per epoch by model, recipe and precision: from finished runs (wall time), else from
-        the epochs interrupted runs have done (their training time: the first numbers a new machine,
-        with another precision, has)."""
+        """Seconds per epoch by variant and by model (each with recipe and precision): from finished
+        runs (wall time), else from the epochs interrupted runs have done (their training time: the
+        first numbers a new machine, with another precision, has)."""
         walls: dict[tuple, list[float]] = {}
         epochs: dict[tuple, list[float]] = {}
         for job in jobs:

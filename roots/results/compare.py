@@ -161,8 +161,8 @@ def against_orig(table: pd.DataFrame) -> pd.DataFrame:
     and ours in Orig's seed-to-seed standard deviations (``vs_orig_in_orig_std``: within one is
     seed noise, not a loss). Both empty where Orig has fewer than two seeds: one run has no spread."""
     orig_std = table.set_index("variant").loc["orig", "accuracy_std"]
-    frame = table[["variant", "flops_vs_orig", "paper_flops_vs_orig", "accuracy_vs_orig", "paper_accuracy_vs_orig"]]
-    frame = frame.copy()
+    columns = ["variant", "flops_vs_orig", "paper_flops_vs_orig", "accuracy_vs_orig", "paper_accuracy_vs_orig"]
+    frame = table[columns].copy()
     frame["vs_orig_in_orig_std"] = frame["accuracy_vs_orig"] / orig_std if orig_std > 0 else float("nan")
     # unknown, not False, where there is no spread to be within
     frame["within orig noise"] = (frame["vs_orig_in_orig_std"].abs() <= 1).astype("boolean")
