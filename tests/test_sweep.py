@@ -459,6 +459,8 @@ def test_an_fp32_run_starts_again_in_bf16_where_that_is_sooner(
     sweep.sweep([job], tmp_path, params, tiny_cifar, device="cpu", say=said.append)
     assert f"checkpoint there: {not restarts}" in (tmp_path / "logs" / "orig-s0.log").read_text()
     assert any(line.startswith("orig-s0: restarts in bf16") for line in said) == restarts
+    begins = "orig-s0: starts, ~" if restarts else f"orig-s0: resumes after epoch {epoch}/8, ~"
+    assert [line for line in said if line.startswith(begins) and line.endswith("orig-s0.log]")], said
 
 
 def test_a_new_machine_estimates_from_the_epochs_of_interrupted_runs(tmp_path, params, monkeypatch):

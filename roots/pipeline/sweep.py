@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import math
 import os
 import signal
@@ -618,7 +619,7 @@ def sweep(
     parallel: int = 1,
     deadline: float | None = None,
     device: str = "auto",
-    say=print,
+    say=functools.partial(print, flush=True),  # a log tailed while it runs (nohup) shows each line as it happens
     carry_over: bool = False,
     finished: Callable[[PlannedRun], None] | None = None,
     stopped: Callable[[PlannedRun], None] | None = None,
@@ -710,6 +711,8 @@ def sweep(
                         (job.folder(root) / CHECKPOINT).unlink()
                         say(f"{job.name}: {current.note}")
                     log = logs / f"{job.name.replace(' ', '-')}.log"
+                    begins = f"resumes after epoch {current.epoch}/{current.epochs}" if current.epoch else "starts"
+                    say(f"{job.name}: {begins}, ~{_clock(needs)} [log: {log}]")
                     with open(log, "a") as handle:
                         process = subprocess.Popen(
                             job.command(root, params, data_dir, device),
