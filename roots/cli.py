@@ -505,13 +505,12 @@ def _add_stage(commands) -> None:
         "measured block (a test checks that the README's copy is current).",
     )
     measured.add_argument("--results", type=Path, default=Path("results"), help="the pipeline's results folder")
-    measured.add_argument("--runs", type=Path, default=Path("results/runs/nin"), help="the covariance stage's runs")
     measured.add_argument("--write", type=Path, metavar="README", help="replace the measured block of this file")
     measured.set_defaults(run=_summary)
 
 
 def _summary(args: argparse.Namespace) -> None:
-    block = measured_table.markdown(args.results, args.runs)
+    block = measured_table.markdown(args.results)
     if args.write is None:
         print(block)
     else:

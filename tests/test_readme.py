@@ -13,20 +13,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_readme_measured_table_is_the_one_the_results_give():
-    fresh = summary.markdown(ROOT / "results", ROOT / "results" / "runs" / "nin")
+    fresh = summary.markdown(ROOT / "results")
     assert summary.readme_block(ROOT / "README.md") == fresh, (
         "README.md's measured table differs from the results: run `roots summary --write README.md`"
     )
 
 
 def test_the_summary_names_each_budget_and_device(tmp_path):
-    claims = summary.claims(ROOT / "results", ROOT / "results" / "runs" / "nin")
+    claims = summary.claims(ROOT / "results")
     trained = claims[claims["claim"].str.contains("accuracy|equal k|covariance")]
     assert len(trained) == 3 and trained["measured"].str.match(r"recipe \w+: \d+ epochs x [\d,]+ images of").all()
     assert claims["measured"].str.len().gt(0).all() and claims["ours"].str.len().gt(0).all()
     readme = tmp_path / "README.md"
     readme.write_text("intro\n" + summary.BEGIN + "\nold\n" + summary.END + "\nrest\n")
-    assert summary.write_into(readme, summary.markdown(ROOT / "results", ROOT / "results" / "runs" / "nin"))
+    assert summary.write_into(readme, summary.markdown(ROOT / "results"))
     assert readme.read_text().startswith("intro\n" + summary.BEGIN) and readme.read_text().endswith("\nrest\n")
     (tmp_path / "plain.md").write_text("no block")
     with pytest.raises(summary.runs.RunsError, match="has no"):

@@ -118,7 +118,7 @@ def test_an_interrupted_sweep_continues_and_ends_like_an_uninterrupted_one(tmp_p
     assert "resum" in (tmp_path / "logs" / f"{kept[0].parent.name}.log").read_text()
     assert "0 remaining" in again
     after = subprocess.run(_command(tmp_path, params, tiny_cifar, "--status"), capture_output=True, text=True).stdout
-    assert "3 of 3 done, 0 to do" in after
+    assert "3 of 3 done, 0 to do" in after and " left at " not in after  # a finished item quotes no time left
     _assert_same(_results(tmp_path), uninterrupted)
     assert "3 done (0 in this call)" in _sweep(tmp_path, params, tiny_cifar)  # a third call has nothing to do
 

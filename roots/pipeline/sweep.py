@@ -477,6 +477,7 @@ def status(
     estimator = _Estimator(Path(root), check_parallel(parallel), _train_images(data_dir), auto_precision(here))
     estimator.learn(jobs)
     lines, remaining, items = [], 0, {}
+    width = max((len(job.item) for job in jobs), default=0)
     for job in jobs:
         current = on_this_machine(job, state(job, root), here)
         needs = None if current.done else estimator.seconds(job, current)
@@ -492,15 +493,13 @@ def status(
             else f"{job.model} on {dict(job.entry)['device']}"
         )
         lines.append(
-            f"  {job.item:16s} {job.name:28s} {what:44s} {current.describe()}"
+            f"  {job.item:{width}s} {job.name:28s} {what:44s} {current.describe()}"
             + ("" if current.done else f", ~{_clock(needs)}")
         )
     for name, item in items.items():
         unknown = f", {item['unknown']} without an estimate" if item["unknown"] else ""
-        lines.append(
-            f"{name}: {item['done']} of {item['jobs']} done, about {_span(item['seconds'])} left "
-            f"at {parallel} training run(s) at once{unknown}"
-        )
+        left = f", about {_span(item['seconds'])} left at {parallel} training run(s) at once{unknown}"
+        lines.append(f"{name}: {item['done']} of {item['jobs']} done" + ("" if item["done"] == item["jobs"] else left))
     lines.append(
         f"{len(jobs) - remaining} of {len(jobs)} done, {remaining} to do, about "
         f"{_span(sum(item['seconds'] for item in items.values()))} of this machine's time (measured on finished "

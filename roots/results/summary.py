@@ -128,10 +128,9 @@ def _speedups(results: Path) -> list[dict]:
     return rows
 
 
-def _covariance(results: Path, runs_dir: Path) -> dict:
+def _covariance(results: Path) -> dict:
     scores = pd.read_csv(results / "covariance" / "tables" / "block_scores.csv")
     pair = scores[scores["pair"] == "conv2c-conv3a"]
-    analysed = runs.table(runs_dir).set_index("run").loc[list(dict.fromkeys(scores["run"]))].reset_index()
     return {
         "claim": "grouped layers learn block-diagonal inter-layer covariance (Figs. 6, 10-13)",
         "paper": "shown in pictures, no number",
@@ -139,15 +138,15 @@ def _covariance(results: Path, runs_dir: Path) -> dict:
         + ", ".join(f"{r['run']} {r['score_whitened']:.2f}" for _, r in pair.iterrows())
         + f"; untrained twins {pair['untrained_score_whitened'].min():.2f}-{pair['untrained_score_whitened'].max():.2f}"
         + f"; Orig {pair['baseline_score_whitened'].min():.2f}-{pair['baseline_score_whitened'].max():.2f}",
-        "measured": runs.budget_label(analysed),
+        "measured": runs.budget_label(pd.read_csv(results / "covariance" / "tables" / "runs.csv")),
         "file": "covariance/tables/block_scores.csv",
     }
 
 
-def claims(results: Path, runs_dir: Path) -> pd.DataFrame:
+def claims(results: Path) -> pd.DataFrame:
     """One row per claim of the paper: its numbers, ours, on what budget and device, from which file."""
     results = Path(results)
-    rows = [_counts(results), _table2(results), _table8(results), *_speedups(results), _covariance(results, runs_dir)]
+    rows = [_counts(results), _table2(results), _table8(results), *_speedups(results), _covariance(results)]
     if "cuda" not in set(pd.read_csv(results / "gpu_implementation" / "tables" / "time_columns.csv")["device"]):
         gpu = paper.reported().dropna(subset=["gpu_ms"])
         rows.append(
@@ -162,8 +161,8 @@ def claims(results: Path, runs_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(results: Path, runs_dir: Path) -> str:
-    frame = claims(results, runs_dir)
+def markdown(results: Path) -> str:
+    frame = claims(results)
     lines = [
         "| the paper's claim | the paper | ours | measured on | file (under `results/`) |",
         "| --- | --- | --- | --- | --- |",
