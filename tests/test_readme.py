@@ -23,6 +23,7 @@ def test_the_summary_names_each_budget_and_device(tmp_path):
     claims = summary.claims(ROOT / "results")
     trained = claims[claims["claim"].str.contains("accuracy|equal k|covariance")]
     assert len(trained) == 3 and trained["measured"].str.match(r"recipe \w+: \d+ epochs x [\d,]+ images of").all()
+    assert trained["measured"].str.contains(r"; \d+\.\d h of training over its \d+ runs$").all()  # what it cost
     assert claims["measured"].str.len().gt(0).all() and claims["ours"].str.len().gt(0).all()
     readme = tmp_path / "README.md"
     readme.write_text("intro\n" + summary.BEGIN + "\nold\n" + summary.END + "\nrest\n")

@@ -26,9 +26,16 @@ def _percent(value: float) -> str:
     return f"{value * 100:.2f}%"
 
 
-def _budget(table_runs: pd.DataFrame, variants: list[str]) -> str:
-    """The budget a notebook reports (``runs.most_complete_budget``), as its figures' titles say it."""
-    return runs.budget_label(runs.most_complete_budget(table_runs, variants))
+def _budget(reported: pd.DataFrame) -> str:
+    """The budget of the runs a notebook reports, as its figures' titles say it, and what training
+    them cost: each run's own training time (its epochs, resumed ones included), summed."""
+    hours = reported["train_seconds"].sum() / 3600
+    return f"{runs.budget_label(reported)}; {hours:.1f} h of training over its {len(reported)} runs"
+
+
+def _reported_budget(table_runs: pd.DataFrame, variants: list[str]) -> str:
+    """The budget a table notebook reports (``runs.most_complete_budget``)."""
+    return _budget(runs.most_complete_budget(table_runs, variants))
 
 
 def _counts(results: Path) -> dict:
@@ -66,7 +73,7 @@ def _table2(results: Path) -> dict:
         "ours": f"Orig {_percent(orig['accuracy'])}{seeds}; "
         + ", ".join(f"{v} {_points(table.loc[v, 'accuracy_vs_orig'])}" for v in grouped)
         + " points",
-        "measured": _budget(pd.read_csv(results / "nin_cifar10" / "tables" / "runs.csv"), list(table.index)),
+        "measured": _reported_budget(pd.read_csv(results / "nin_cifar10" / "tables" / "runs.csv"), list(table.index)),
         "file": "nin_cifar10/tables/table2.csv",
     }
 
@@ -82,7 +89,9 @@ def _table8(results: Path) -> dict:
         "claim": "root beats tree and column at equal k (Table 8)",
         "paper": f"root's lead over the better of the two: {leads('paper')} points",
         "ours": f"{leads('ours')} points (Orig's seed std {equal_k['orig_std'].iloc[0] * 100:.2f})",
-        "measured": _budget(pd.read_csv(results / "topology" / "tables" / "runs.csv"), list(table8["variant"])),
+        "measured": _reported_budget(
+            pd.read_csv(results / "topology" / "tables" / "runs.csv"), list(table8["variant"])
+        ),
         "file": "topology/tables/topologies_at_equal_k.csv",
     }
 
@@ -138,7 +147,7 @@ def _covariance(results: Path) -> dict:
         + ", ".join(f"{r['run']} {r['score_whitened']:.2f}" for _, r in pair.iterrows())
         + f"; untrained twins {pair['untrained_score_whitened'].min():.2f}-{pair['untrained_score_whitened'].max():.2f}"
         + f"; Orig {pair['baseline_score_whitened'].min():.2f}-{pair['baseline_score_whitened'].max():.2f}",
-        "measured": runs.budget_label(pd.read_csv(results / "covariance" / "tables" / "runs.csv")),
+        "measured": _budget(pd.read_csv(results / "covariance" / "tables" / "runs.csv")),
         "file": "covariance/tables/block_scores.csv",
     }
 
