@@ -27,15 +27,11 @@ def _percent(value: float) -> str:
 
 
 def _budget(reported: pd.DataFrame) -> str:
-    """The budget of the runs a notebook reports, as its figures' titles say it, and what training
-    them cost: each run's own training time (its epochs, resumed ones included), summed."""
+    """The budget of the runs a notebook reports (``runs.most_complete_budget``), as its figures'
+    titles say it, and what training them cost: each run's own training time (its epochs, resumed
+    ones included), summed."""
     hours = reported["train_seconds"].sum() / 3600
     return f"{runs.budget_label(reported)}; {hours:.1f} h of training over its {len(reported)} runs"
-
-
-def _reported_budget(table_runs: pd.DataFrame, variants: list[str]) -> str:
-    """The budget a table notebook reports (``runs.most_complete_budget``)."""
-    return _budget(runs.most_complete_budget(table_runs, variants))
 
 
 def _counts(results: Path) -> dict:
@@ -62,6 +58,7 @@ def _counts(results: Path) -> dict:
 
 def _table2(results: Path) -> dict:
     table = pd.read_csv(results / "nin_cifar10" / "tables" / "table2.csv").set_index("variant")
+    table2_runs = pd.read_csv(results / "nin_cifar10" / "tables" / "runs.csv")
     grouped = [variant for variant in table.index if variant != "orig"]
     orig = table.loc["orig"]
     seeds = f" ± {orig['accuracy_std'] * 100:.2f}, {int(orig['seeds'])} seeds" if orig["seeds"] > 1 else ""
@@ -73,7 +70,7 @@ def _table2(results: Path) -> dict:
         "ours": f"Orig {_percent(orig['accuracy'])}{seeds}; "
         + ", ".join(f"{v} {_points(table.loc[v, 'accuracy_vs_orig'])}" for v in grouped)
         + " points",
-        "measured": _reported_budget(pd.read_csv(results / "nin_cifar10" / "tables" / "runs.csv"), list(table.index)),
+        "measured": _budget(runs.most_complete_budget(table2_runs, list(table.index))),
         "file": "nin_cifar10/tables/table2.csv",
     }
 
@@ -81,6 +78,7 @@ def _table2(results: Path) -> dict:
 def _table8(results: Path) -> dict:
     equal_k = pd.read_csv(results / "topology" / "tables" / "topologies_at_equal_k.csv")
     table8 = pd.read_csv(results / "topology" / "tables" / "table8.csv")
+    table8_runs = pd.read_csv(results / "topology" / "tables" / "runs.csv")
 
     def leads(who: str) -> str:
         return ", ".join(f"k={row['k']} {_points(row[f'root lead ({who})'])}" for _, row in equal_k.iterrows())
@@ -89,9 +87,7 @@ def _table8(results: Path) -> dict:
         "claim": "root beats tree and column at equal k (Table 8)",
         "paper": f"root's lead over the better of the two: {leads('paper')} points",
         "ours": f"{leads('ours')} points (Orig's seed std {equal_k['orig_std'].iloc[0] * 100:.2f})",
-        "measured": _reported_budget(
-            pd.read_csv(results / "topology" / "tables" / "runs.csv"), list(table8["variant"])
-        ),
+        "measured": _budget(runs.most_complete_budget(table8_runs, list(table8["variant"]))),
         "file": "topology/tables/topologies_at_equal_k.csv",
     }
 
