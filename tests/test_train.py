@@ -544,6 +544,8 @@ def test_a_table_reports_the_budget_that_covers_most_of_its_variants():
     assert set(runs.most_complete_budget(partial, table2)["recipe"]) == {"nin_smoke"}  # the CPU budget: 2 of 5
     complete = pd.DataFrame(smoke + rows("nin_cpu", 15, table2))
     assert set(runs.most_complete_budget(complete, table2)["recipe"]) == {"nin_cpu"}  # as complete, and longer
+    with_others = pd.DataFrame(smoke + rows("nin_cpu", 15, [*table2, "tree-2", "root-32"]))
+    assert runs.most_complete_budget(with_others, table2)["variant"].tolist() == table2  # its own variants only
     without_orig = pd.DataFrame(rows("nin_cpu", 15, ["root-2"]))
     with pytest.raises(runs.RunsError, match="has an Orig run"):
         runs.most_complete_budget(without_orig, table2)

@@ -97,7 +97,9 @@ def most_complete_budget(frame: pd.DataFrame, variants: list[str]) -> pd.DataFra
     """The runs a table of ``variants`` reports: one recipe's, the one with an Orig run that covers
     most of them, and of those the one that trained most (epochs x images). So a table switches
     to a longer budget (the CPU campaign's, a GPU's) once that budget has every variant the
-    smoke runs have; ``budgets`` still lists the other runs."""
+    smoke runs have; ``budgets`` still lists the other runs. Only the table's own variants: the
+    budget's other runs (Table 8's tree and column in Table 2, root-32 in either) are not what the
+    table's curves, run count and training hours are about."""
     with_orig = frame[frame["recipe"].isin(frame.loc[frame["variant"] == "orig", "recipe"])]
     if with_orig.empty:
         raise RunsError("no recipe among these runs has an Orig run to compare the variants with")
@@ -105,7 +107,7 @@ def most_complete_budget(frame: pd.DataFrame, variants: list[str]) -> pd.DataFra
     covered = recipes["variant"].agg(lambda names: len(set(names) & set(variants)))
     size = (with_orig["epochs"] * with_orig["train_images"]).groupby(with_orig["recipe"]).max()
     chosen = max(covered.index, key=lambda recipe: (covered[recipe], size[recipe]))
-    return frame[frame["recipe"] == chosen].reset_index(drop=True)
+    return frame[(frame["recipe"] == chosen) & frame["variant"].isin(variants)].reset_index(drop=True)
 
 
 def most_complete_runs(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
