@@ -78,6 +78,40 @@ def test_each_variant_is_measured_in_origs_seed_to_seed_spread(tmp_path):
     assert one_seed["vs_orig_in_orig_std"].isna().all() and one_seed["within orig noise"].isna().all()
 
 
+def test_roots_lead_is_weighed_against_the_compared_topologies_own_seeds(tmp_path):
+    """root-8 at 87 ± 1 (3 seeds) against tree-8 at 85.5 ± 0.71 (2 seeds), the better rival: a lead
+    of 1.5 points whose standard error is sqrt(1/3 + 0.5/2) = 0.76 points, so 1.96 standard errors:
+    seed noise. Widen the gap and it is a lead; with one seed of root-4 there is no spread to weigh."""
+    for folder, variant, seed, accuracy in (
+        ("a", "orig", 0, 0.88),
+        ("b", "root-8", 0, 0.86),
+        ("c", "root-8", 1, 0.87),
+        ("d", "root-8", 2, 0.88),
+        ("e", "tree-8", 0, 0.85),
+        ("f", "tree-8", 1, 0.86),
+        ("g", "col-8", 0, 0.84),
+        ("h", "root-4", 0, 0.87),
+        ("i", "col-4", 0, 0.86),
+    ):
+        _fake_run(tmp_path / folder, "nin", variant, seed, accuracy)
+    trained = runs.table(tmp_path)
+    noise = compare.root_lead_against_seed_noise(trained, compare.accuracy_vs_paper(trained, 8)).set_index("k")
+    assert list(noise.index) == [4, 8]  # k = 2 and 16: no runs
+    k8 = noise.loc[8]
+    assert k8["rival"] == "tree" and (k8["root seeds"], k8["rival seeds"]) == (3, 2)
+    assert k8["root lead"] == pytest.approx(0.015) and k8["lead std error"] == pytest.approx(0.0076376, rel=1e-4)
+    assert k8["lead in std errors"] == pytest.approx(1.964, abs=1e-3) and k8["verdict"] == "within seed noise"
+    assert noise.loc[4, "verdict"] == "one seed: no spread to weigh" and pd.isna(noise.loc[4, "lead in std errors"])
+    wider = trained[trained["variant"] != "col-8"].copy()
+    wider.loc[wider["variant"] == "tree-8", "test_accuracy"] -= 0.05  # 80.5 ± 0.71: 8.5 standard errors behind
+    k8 = compare.root_lead_against_seed_noise(wider, compare.accuracy_vs_paper(wider, 8)).set_index("k").loc[8]
+    assert k8["lead in std errors"] == pytest.approx(8.51, abs=0.01) and k8["verdict"] == "root ahead"
+    figure = plots.seed_spread(trained, compare.accuracy_vs_paper(trained, 8), "budget")
+    columns = [label.get_text() for label in figure.axes[0].get_xticklabels()]
+    assert columns == ["orig", "root-4", "col-4", "root-8", "tree-8", "col-8"]  # grouped by k, root first
+    matplotlib.pyplot.close(figure)
+
+
 def _timed(setting_ms):
     rows = []
     for setting, (orig, root) in setting_ms.items():

@@ -196,6 +196,57 @@ def topologies_at_equal_k(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# A lead under this many standard errors is read as seed noise: about a 95% two-sided bound under a
+# normal approximation. With 2-3 seeds a side Student's t would ask for more (2.8 at 4 degrees of
+# freedom), so this errs towards a verdict, never away from one.
+NOISE_STANDARD_ERRORS = 2.0
+
+
+def root_lead_against_seed_noise(trained: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """At each k, root's lead over the more accurate of tree and column, against the noise of their seeds.
+
+    ``topologies_at_equal_k`` weighs a lead against Orig's spread; this weighs it against the two
+    topologies' own seeds: the lead's standard error is Welch's, sqrt(s_root^2/n_root +
+    s_rival^2/n_rival), empty where either side has a single seed. ``trained`` holds the runs
+    (one row per seed), ``table`` is ``accuracy_vs_paper``'s (it says each variant's topology and k).
+    """
+    per_seed = trained[["variant", "test_accuracy"]].merge(table[["variant", "topology", "k"]], on="variant")
+    per_seed = per_seed[per_seed["topology"] != "orig"]
+    rows = []
+    for k, group in per_seed.groupby("k"):
+        stats = group.groupby("topology")["test_accuracy"].agg(["mean", "std", "count"])
+        if "root" not in stats.index or len(stats) < 2:
+            continue
+        root, rival_name = stats.loc["root"], stats.drop("root")["mean"].idxmax()
+        rival = stats.loc[rival_name]
+        lead = root["mean"] - rival["mean"]
+        error = (root["std"] ** 2 / root["count"] + rival["std"] ** 2 / rival["count"]) ** 0.5  # NaN: one seed
+        in_errors = lead / error if error > 0 else float("nan")
+        if pd.isna(in_errors):
+            verdict = "one seed: no spread to weigh"
+        elif abs(in_errors) < NOISE_STANDARD_ERRORS:
+            verdict = "within seed noise"
+        else:
+            verdict = "root ahead" if lead > 0 else f"{rival_name} ahead"
+        rows.append(
+            {
+                "k": k,
+                "root seeds": int(root["count"]),
+                "root mean": root["mean"],
+                "root std": root["std"],
+                "rival": rival_name,
+                "rival seeds": int(rival["count"]),
+                "rival mean": rival["mean"],
+                "rival std": rival["std"],
+                "root lead": lead,
+                "lead std error": error,
+                "lead in std errors": in_errors,
+                "verdict": verdict,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def paper_speedups(device: str) -> pd.DataFrame:
     """The paper's per-image times on ``cpu`` or ``cuda`` (Caffe; 2x10-core Xeon, Titan Z) as speed-ups over Orig."""
     column = {"cpu": "cpu_ms", "cuda": "gpu_ms"}[device]

@@ -120,6 +120,40 @@ def fig5(frame: pd.DataFrame, title: str) -> plt.Figure:
     return figure
 
 
+def seed_spread(trained: pd.DataFrame, table: pd.DataFrame, title: str) -> plt.Figure:
+    """Every seed's top-1 accuracy, one column per variant, grouped by k: how far apart the
+    topologies at a k are, next to how far apart one variant's seeds are.
+
+    ``trained`` holds the runs, ``table`` is ``compare.accuracy_vs_paper``'s (its order, topology
+    and k). A bar marks each variant's mean; the band is Orig's mean ± 1 std over its seeds.
+    """
+    order = table.dropna(subset=["accuracy"])[["variant", "topology", "k"]]
+    rank = {topology: place for place, topology in enumerate(TOPOLOGY_COLOURS)}
+    order = order.sort_values(["k", "topology"], key=lambda c: c.map(rank) if c.name == "topology" else c)
+    order = order.reset_index(drop=True)
+    figure, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(order) + 1.5), 4.4), layout="constrained")
+    orig = table.set_index("variant").loc["orig"]
+    if pd.notna(orig["accuracy_std"]):
+        mean, std = orig["accuracy"] * 100, orig["accuracy_std"] * 100
+        ax.axhspan(mean - std, mean + std, color="black", alpha=0.08, label=f"orig ± 1 std ({orig['seeds']} seeds)")
+    for x, entry in order.iterrows():
+        seeds = trained.loc[trained["variant"] == entry["variant"], "test_accuracy"] * 100
+        colour = TOPOLOGY_COLOURS.get(entry["topology"], "grey")
+        spread = np.linspace(-0.12, 0.12, len(seeds)) if len(seeds) > 1 else np.zeros(1)  # seeds side by side
+        ax.plot(x + spread, seeds, "o", color=colour, markersize=5, alpha=0.8)
+        ax.hlines(seeds.mean(), x - 0.25, x + 0.25, color=colour, linewidth=2)
+    for x in order.index[order["k"].ne(order["k"].shift())][1:]:
+        ax.axvline(x - 0.5, color="grey", linewidth=0.6)  # a new k: the columns to compare are between these lines
+    ax.set_xticks(order.index, order["variant"], rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("top-1 accuracy (%), one dot per seed")
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=c, label=t) for t, c in TOPOLOGY_COLOURS.items()]
+    extra, _ = ax.get_legend_handles_labels()
+    figure.legend(handles=handles + extra, fontsize=8, ncol=len(handles) + len(extra), loc="outside lower center")
+    _title(figure, title)
+    sns.despine(figure)
+    return figure
+
+
 def time_vs_flops(frame: pd.DataFrame, paper_ratios: pd.DataFrame, device: str, title: str = "") -> plt.Figure:
     """Sec. 5's question in one picture per model: does time fall as FLOPs fall?
 

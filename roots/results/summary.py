@@ -79,14 +79,22 @@ def _table8(results: Path) -> dict:
     equal_k = pd.read_csv(results / "topology" / "tables" / "topologies_at_equal_k.csv")
     table8 = pd.read_csv(results / "topology" / "tables" / "table8.csv")
     table8_runs = pd.read_csv(results / "topology" / "tables" / "runs.csv")
+    noise = pd.read_csv(results / "topology" / "tables" / "root_lead_against_seed_noise.csv").dropna(
+        subset=["lead std error"]
+    )
 
     def leads(who: str) -> str:
         return ", ".join(f"k={row['k']} {_points(row[f'root lead ({who})'])}" for _, row in equal_k.iterrows())
 
+    weighed = "".join(
+        f"; k={row['k']} over {row['root seeds']} and {row['rival seeds']} seeds: {_points(row['root lead'])} "
+        f"± {row['lead std error'] * 100:.2f} (1 standard error, against {row['rival']}): {row['verdict']}"
+        for _, row in noise.iterrows()
+    )
     return {
         "claim": "root beats tree and column at equal k (Table 8)",
         "paper": f"root's lead over the better of the two: {leads('paper')} points",
-        "ours": f"{leads('ours')} points (Orig's seed std {equal_k['orig_std'].iloc[0] * 100:.2f})",
+        "ours": f"{leads('ours')} points (Orig's seed std {equal_k['orig_std'].iloc[0] * 100:.2f}){weighed}",
         "measured": _budget(runs.most_complete_budget(table8_runs, list(table8["variant"]))),
         "file": "topology/tables/topologies_at_equal_k.csv",
     }
