@@ -95,7 +95,7 @@ def test_roots_lead_is_weighed_against_the_compared_topologies_own_seeds(tmp_pat
     ):
         _fake_run(tmp_path / folder, "nin", variant, seed, accuracy)
     trained = runs.table(tmp_path)
-    noise = compare.root_lead_against_seed_noise(trained, compare.accuracy_vs_paper(trained, 8)).set_index("k")
+    noise = compare.root_lead_against_seed_noise(compare.accuracy_vs_paper(trained, 8)).set_index("k")
     assert list(noise.index) == [4, 8]  # k = 2 and 16: no runs
     k8 = noise.loc[8]
     assert k8["rival"] == "tree" and (k8["root seeds"], k8["rival seeds"]) == (3, 2)
@@ -104,7 +104,7 @@ def test_roots_lead_is_weighed_against_the_compared_topologies_own_seeds(tmp_pat
     assert noise.loc[4, "verdict"] == "one seed: no spread to weigh" and pd.isna(noise.loc[4, "lead in std errors"])
     wider = trained[trained["variant"] != "col-8"].copy()
     wider.loc[wider["variant"] == "tree-8", "test_accuracy"] -= 0.05  # 80.5 ± 0.71: 8.5 standard errors behind
-    k8 = compare.root_lead_against_seed_noise(wider, compare.accuracy_vs_paper(wider, 8)).set_index("k").loc[8]
+    k8 = compare.root_lead_against_seed_noise(compare.accuracy_vs_paper(wider, 8)).set_index("k").loc[8]
     assert k8["lead in std errors"] == pytest.approx(8.51, abs=0.01) and k8["verdict"] == "root ahead"
     figure = plots.seed_spread(trained, compare.accuracy_vs_paper(trained, 8), "budget")
     columns = [label.get_text() for label in figure.axes[0].get_xticklabels()]

@@ -202,19 +202,20 @@ def topologies_at_equal_k(frame: pd.DataFrame) -> pd.DataFrame:
 NOISE_STANDARD_ERRORS = 2.0
 
 
-def root_lead_against_seed_noise(trained: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+def root_lead_against_seed_noise(table: pd.DataFrame) -> pd.DataFrame:
     """At each k, root's lead over the more accurate of tree and column, against the noise of their seeds.
 
     ``topologies_at_equal_k`` weighs a lead against Orig's spread; this weighs it against the two
     topologies' own seeds: the lead's standard error is Welch's, sqrt(s_root^2/n_root +
-    s_rival^2/n_rival), empty where either side has a single seed. ``trained`` holds the runs
-    (one row per seed), ``table`` is ``accuracy_vs_paper``'s (it says each variant's topology and k).
+    s_rival^2/n_rival), empty where either side has a single seed. ``table`` is
+    ``accuracy_vs_paper``'s (each variant's mean, std and count over seeds, topology and k).
     """
-    per_seed = trained[["variant", "test_accuracy"]].merge(table[["variant", "topology", "k"]], on="variant")
-    per_seed = per_seed[per_seed["topology"] != "orig"]
+    trained = table[(table["topology"] != "orig") & (table["seeds"] > 0)]
     rows = []
-    for k, group in per_seed.groupby("k"):
-        stats = group.groupby("topology")["test_accuracy"].agg(["mean", "std", "count"])
+    for k, group in trained.groupby("k"):
+        stats = group.set_index("topology").rename(
+            columns={"accuracy": "mean", "accuracy_std": "std", "seeds": "count"}
+        )
         if "root" not in stats.index or len(stats) < 2:
             continue
         root, rival_name = stats.loc["root"], stats.drop("root")["mean"].idxmax()
