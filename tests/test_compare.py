@@ -44,6 +44,12 @@ def _fake_run(folder, model, variant, seed, accuracy):
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
+def _fake_nin_runs(root, *runs):
+    """One finished NiN run per (variant, seed, accuracy), each in its own folder."""
+    for variant, seed, accuracy in runs:
+        _fake_run(root / f"{variant}-s{seed}", "nin", variant, seed, accuracy)
+
+
 def test_proxy_runs_stand_beside_the_paper_and_other_families_runs_are_left_out(tmp_path):
     assert compare.proxy_vs_paper(compare.proxy_runs(tmp_path, "resnet50"), "resnet50")["accuracy"].isna().all()
     _fake_run(tmp_path / "a", "resnet50-cifar", "orig", 0, 0.90)
@@ -63,12 +69,7 @@ def test_proxy_runs_stand_beside_the_paper_and_other_families_runs_are_left_out(
 def test_each_variant_is_measured_in_origs_seed_to_seed_spread(tmp_path):
     """Table 2's claim column: root-8 0.5 points under Orig, whose seeds spread 1 point (std), is
     within noise (-0.5 std); with a single Orig seed there is no spread, so no verdict either way."""
-    for folder, variant, seed, accuracy in (
-        ("a", "orig", 0, 0.88),
-        ("b", "orig", 1, 0.8941421356),
-        ("c", "root-8", 0, 0.882071),
-    ):
-        _fake_run(tmp_path / folder, "nin", variant, seed, accuracy)
+    _fake_nin_runs(tmp_path, ("orig", 0, 0.88), ("orig", 1, 0.8941421356), ("root-8", 0, 0.882071))
     trained = runs.table(tmp_path)
     frame = compare.against_orig(compare.accuracy_vs_paper(trained, 2)).set_index("variant")
     assert frame.loc["root-8", "accuracy_vs_orig"] == pytest.approx(-0.005, abs=1e-6)
@@ -82,18 +83,18 @@ def test_roots_lead_is_weighed_against_the_compared_topologies_own_seeds(tmp_pat
     """root-8 at 87 ± 1 (3 seeds) against tree-8 at 85.5 ± 0.71 (2 seeds), the better rival: a lead
     of 1.5 points whose standard error is sqrt(1/3 + 0.5/2) = 0.76 points, so 1.96 standard errors:
     seed noise. Widen the gap and it is a lead; with one seed of root-4 there is no spread to weigh."""
-    for folder, variant, seed, accuracy in (
-        ("a", "orig", 0, 0.88),
-        ("b", "root-8", 0, 0.86),
-        ("c", "root-8", 1, 0.87),
-        ("d", "root-8", 2, 0.88),
-        ("e", "tree-8", 0, 0.85),
-        ("f", "tree-8", 1, 0.86),
-        ("g", "col-8", 0, 0.84),
-        ("h", "root-4", 0, 0.87),
-        ("i", "col-4", 0, 0.86),
-    ):
-        _fake_run(tmp_path / folder, "nin", variant, seed, accuracy)
+    _fake_nin_runs(
+        tmp_path,
+        ("orig", 0, 0.88),
+        ("root-8", 0, 0.86),
+        ("root-8", 1, 0.87),
+        ("root-8", 2, 0.88),
+        ("tree-8", 0, 0.85),
+        ("tree-8", 1, 0.86),
+        ("col-8", 0, 0.84),
+        ("root-4", 0, 0.87),
+        ("col-4", 0, 0.86),
+    )
     trained = runs.table(tmp_path)
     noise = compare.root_lead_against_seed_noise(compare.accuracy_vs_paper(trained, 8)).set_index("k")
     assert list(noise.index) == [4, 8]  # k = 2 and 16: no runs
