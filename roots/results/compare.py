@@ -213,16 +213,14 @@ def root_lead_against_seed_noise(table: pd.DataFrame) -> pd.DataFrame:
     trained = table[(table["topology"] != "orig") & (table["seeds"] > 0)]
     rows = []
     for k, group in trained.groupby("k"):
-        stats = group.set_index("topology").rename(
-            columns={"accuracy": "mean", "accuracy_std": "std", "seeds": "count"}
-        )
+        stats = group.set_index("topology")
         if "root" not in stats.index or len(stats) < 2:
             continue
-        root, rival_name = stats.loc["root"], stats.drop("root")["mean"].idxmax()
+        root, rival_name = stats.loc["root"], stats.drop("root")["accuracy"].idxmax()
         rival = stats.loc[rival_name]
-        lead = root["mean"] - rival["mean"]
-        error = (root["std"] ** 2 / root["count"] + rival["std"] ** 2 / rival["count"]) ** 0.5  # NaN: one seed
-        in_errors = lead / error if error > 0 else float("nan")
+        lead = root["accuracy"] - rival["accuracy"]
+        error = (root["accuracy_std"] ** 2 / root["seeds"] + rival["accuracy_std"] ** 2 / rival["seeds"]) ** 0.5
+        in_errors = lead / error if error > 0 else float("nan")  # NaN where a side has one seed
         if pd.isna(in_errors):
             verdict = "one seed: no spread to weigh"
         elif abs(in_errors) < NOISE_STANDARD_ERRORS:
@@ -232,13 +230,13 @@ def root_lead_against_seed_noise(table: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "k": k,
-                "root seeds": int(root["count"]),
-                "root mean": root["mean"],
-                "root std": root["std"],
+                "root seeds": int(root["seeds"]),
+                "root mean": root["accuracy"],
+                "root std": root["accuracy_std"],
                 "rival": rival_name,
-                "rival seeds": int(rival["count"]),
-                "rival mean": rival["mean"],
-                "rival std": rival["std"],
+                "rival seeds": int(rival["seeds"]),
+                "rival mean": rival["accuracy"],
+                "rival std": rival["accuracy_std"],
                 "root lead": lead,
                 "lead std error": error,
                 "lead in std errors": in_errors,
